@@ -1,0 +1,10 @@
+// Runs once when a Next.js server starts, before it serves requests.
+export async function register() {
+  if (process.env.NEXT_RUNTIME !== "nodejs") return;
+  // A bad variable throws here, naming it, and the server does not start.
+  await import("./lib/env");
+  // Open the database and apply migrations now rather than on the first request. If Postgres is
+  // down the server still starts: requests answer 503 until it is back, then the store opens.
+  const { getTaskStore } = await import("./lib/taskStore");
+  await getTaskStore().catch(() => {});
+}

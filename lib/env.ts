@@ -1,0 +1,79 @@
+import { z } from "zod";
+
+/**
+ * The one place that reads `process.env`. Every variable is validated at import; a bad value stops
+ * start-up (and `next build`, which imports this from next.config.ts) with the variable named.
+ * Empty strings count as unset, so `FOO=` in a .env file means "use the default".
+ */
+
+const intInRange = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: `${name} must be a whole number from ${min} to ${max}.` })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { error: `${name} must be a whole number from ${min} to ${max}.` });
+
+const url = (name: string, protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}` },
+  );
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  DATABASE_URL: url("DATABASE_URL", ["postgres:", "postgresql:"]).optional(),
+  DATABASE_POOL_MAX: intInRange("DATABASE_POOL_MAX", 1, 1000).default(10),
+  /** postgres.js prepared statements; turn off behind transaction-mode poolers (PgBouncer, Supavisor). */
+  DATABASE_PREPARE: z.enum(["true", "false"], { error: "DATABASE_PREPARE must be true or false." }).default("true").transform((v) => v === "true"),
+  DATABASE_TIMEOUT_MS: intInRange("DATABASE_TIMEOUT_MS", 100, 600_000).default(5000),
+  PGLITE_DIR: z.string().default(".data/pglite"),
+  CACHE_DRIVER: z.enum(["redis", "memory", "none"], { error: "CACHE_DRIVER must be redis, memory or none." }).optional(),
+  REDIS_URL: url("REDIS_URL", ["redis:", "rediss:"]).optional(),
+  CACHE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, { error: "CACHE_PREFIX must be 1-64 characters of letters, digits, : _ . -" })
+    .default("wt"),
+  CACHE_TTL_SECONDS: intInRange("CACHE_TTL_SECONDS", 1, 30 * 24 * 3600).default(3600),
+  CACHE_TIMEOUT_MS: intInRange("CACHE_TIMEOUT_MS", 10, 60_000).default(250),
+  CACHE_BREAKER_FAILURES: intInRange("CACHE_BREAKER_FAILURES", 1, 1000).default(5),
+  CACHE_BREAKER_COOLDOWN_MS: intInRange("CACHE_BREAKER_COOLDOWN_MS", 100, 600_000).default(2000),
+  CACHE_MEMORY_MAX_ENTRIES: intInRange("CACHE_MEMORY_MAX_ENTRIES", 100, 10_000_000).default(200_000),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+function blankToUndefined(source: Record<string, string | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const value = source[key];
+    out[key] = value === undefined || value.trim() === "" ? undefined : value.trim();
+  }
+  return out;
+}
+
+/** Parses an environment; throws one Error whose message names every bad variable. */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const result = envSchema.safeParse(blankToUndefined(source));
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid environment configuration:\n${lines.join("\n")}`);
+  }
+  const env = result.data;
+  if (env.CACHE_DRIVER === "redis" && !env.REDIS_URL) {
+    throw new Error("Invalid environment configuration:\n  CACHE_DRIVER: is redis, but REDIS_URL is not set.");
+  }
+  return env;
+}
+
+export const env: Env = parseEnv(process.env);
+
+/** The cache driver in effect: explicit CACHE_DRIVER, else redis when REDIS_URL is set, else memory. */
+export function resolveCacheDriver(e: Pick<Env, "CACHE_DRIVER" | "REDIS_URL">): "redis" | "memory" | "none" {
+  return e.CACHE_DRIVER ?? (e.REDIS_URL ? "redis" : "memory");
+}
