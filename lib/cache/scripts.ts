@@ -1,0 +1,86 @@
+/**
+ * The Lua scripts behind every cache write. Each runs atomically in Redis, so a compare-and-set and
+ * the index change that goes with it can't interleave with another writer. Every key a script
+ * touches is passed in KEYS (all under one hash tag), so Redis Cluster and Upstash accept them.
+ * Entries are "<version>|<json>"; a tombstone is "<version>|".
+ */
+
+// Shared prologue: returns 1 when KEYS[1] may take version ARGV[1] (absent, or older).
+const NEWER = `
+local function newer(key, version)
+  local cur = redis.call('GET', key)
+  if not cur then return true end
+  local v = tonumber(string.match(cur, '^(%d+)|'))
+  return (not v) or v < version
+end
+`;
+
+/** KEYS: task. ARGV: version, json, ttl seconds. Returns 1 when written, 0 when refused. */
+export const PUT_TASK = `${NEWER}
+local version = tonumber(ARGV[1])
+if not newer(KEYS[1], version) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+return 1
+`;
+
+/**
+ * KEYS: task, index, build, buildRemoved, buildLease. ARGV: version, json ('' for a tombstone),
+ * entry ttl, id, 'add'|'remove', index ttl.
+ * Writes the entry (compare-and-set) and, whatever the outcome, records the id's arrival or removal
+ * in the complete index and in an index being built. Returns 1 when the entry was written.
+ */
+export const WRITE_THROUGH_MEMBERSHIP = `${NEWER}
+local version = tonumber(ARGV[1])
+local written = 0
+if newer(KEYS[1], version) then
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+  written = 1
+end
+local id = ARGV[4]
+if ARGV[5] == 'add' then
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('ZADD', KEYS[2], id, id)
+    redis.call('EXPIRE', KEYS[2], ARGV[6])
+  end
+  if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('ZADD', KEYS[3], id, id) end
+else
+  redis.call('ZREM', KEYS[2], id)
+  if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('SADD', KEYS[4], id) end
+end
+return written
+`;
+
+/** KEYS: index. ARGV: max ('+inf' or '(<id>'), limit. Returns false when no complete index exists. */
+export const READ_INDEX_PAGE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], 1, 'LIMIT', 0, tonumber(ARGV[2]))
+`;
+
+/** KEYS: index, build, buildRemoved, buildLease. ARGV: token, lease ms. Returns 'started', 'exists' or 'busy'. */
+export const START_INDEX_BUILD = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+if not redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[2], 'NX') then return 'busy' end
+redis.call('DEL', KEYS[2], KEYS[3])
+return 'started'
+`;
+
+/** KEYS: build, buildLease. ARGV: token, then ids. Returns 1 while the lease is held, else 0. */
+export const ADD_TO_INDEX_BUILD = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i]) end
+return 1
+`;
+
+/**
+ * KEYS: index, build, buildRemoved, buildLease. ARGV: token, sentinel, index ttl.
+ * Removes ids deleted during the build, marks the result complete and moves it into place.
+ */
+export const PUBLISH_INDEX_BUILD = `
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('ZREM', KEYS[2], id) end
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+redis.call('RENAME', KEYS[2], KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('DEL', KEYS[3], KEYS[4])
+return 1
+`;

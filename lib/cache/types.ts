@@ -1,0 +1,89 @@
+import type { Task } from "../tasks/schema";
+
+/** What the cache holds for one task id. */
+export type CachedTask =
+  | { state: "hit"; task: Task }
+  /** The task was deleted; `version` is one above its last version, so nothing it ever had may be cached again. */
+  | { state: "tombstone"; version: number }
+  | { state: "miss" };
+
+export type IndexBuildStart =
+  /** This caller holds the build lease and must call addToIndexBuild / publishIndexBuild. */
+  | { state: "started"; token: string }
+  /** A complete index already exists. */
+  | { state: "exists" }
+  /** Another caller (maybe another instance) is building it; read Postgres meanwhile. */
+  | { state: "busy" };
+
+/**
+ * The cache protocol, in task terms. Every driver (redis, memory) implements exactly these
+ * semantics and is checked by the one contract suite in tests/cache/contract.ts.
+ *
+ * Entries carry the task's version. Every write is a compare-and-set: it lands only when the key is
+ * absent or holds an older version (a tombstone included), so the cache never goes backwards.
+ * The list index is a set of ids ordered newest first; it is served only when complete.
+ */
+export interface TaskCacheDriver {
+  readonly name: "redis" | "memory";
+
+  /** Returns the entry for `id`: a hit with the task, a tombstone, or a miss. Never throws for an absent key. */
+  getTask(id: number): Promise<CachedTask>;
+
+  /** Returns the entries for `ids`, in the same order, in one round trip. */
+  getTasks(ids: number[]): Promise<CachedTask[]>;
+
+  /** Stores `task` unless the key already holds the same or a newer version (or a tombstone at ≥ that version). Returns true when written. */
+  putTask(task: Task): Promise<boolean>;
+
+  /**
+   * Write-through of a create: puts the task (compare-and-set as putTask) and adds its id to the list
+   * index when the index is complete, and to an index being built. One atomic step. Returns true when the entry was written.
+   */
+  putCreated(task: Task): Promise<boolean>;
+
+  /**
+   * Write-through of a delete: replaces the entry by a tombstone at `version` (compare-and-set) and
+   * removes the id from the list index and from an index being built. One atomic step. Returns true when the tombstone was written.
+   */
+  putTombstone(id: number, version: number): Promise<boolean>;
+
+  /**
+   * Returns up to `limit` ids from the complete list index, newest first, strictly below `beforeId`
+   * when given; `null` when no complete index exists (a miss).
+   */
+  getIndexPage(args: { beforeId?: number; limit: number }): Promise<number[] | null>;
+
+  /** Takes the build lease for the list index (valid for `leaseMs`), or says why not. */
+  startIndexBuild(leaseMs: number): Promise<IndexBuildStart>;
+
+  /** Adds ids read from Postgres to the index being built. Returns false when the lease was lost (stop building). */
+  addToIndexBuild(token: string, ids: number[]): Promise<boolean>;
+
+  /**
+   * Publishes the built index, minus every id deleted while it was being built. Returns false (and
+   * publishes nothing) when the lease was lost.
+   */
+  publishIndexBuild(token: string): Promise<boolean>;
+
+  /** Every task entry in the cache (hits and tombstones), in batches; order unspecified. For audits. */
+  scanEntries(batchSize: number): AsyncGenerator<Array<{ id: number; entry: CachedTask }>>;
+
+  /** Every id in the complete list index, newest first; null when no complete index exists. For audits. */
+  readWholeIndex(): Promise<number[] | null>;
+
+  /** Drops the list index (and any build in progress), so the next list read rebuilds it. */
+  dropIndex(): Promise<void>;
+
+  /** Round trip to the cache; throws when it is unreachable. */
+  ping(): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+/** Raised by the resilient wrapper when the breaker is open: the caller should go to Postgres. */
+export class CacheUnavailableError extends Error {
+  constructor(message = "cache unavailable") {
+    super(message);
+    this.name = "CacheUnavailableError";
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * Concurrent callers with the same key share one in-flight promise, so 200 simultaneous misses on
+ * one key cost one database read in this process.
+ */
+export class SingleFlight {
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+
+  do<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const existing = this.inFlight.get(key);
+    if (existing) return existing as Promise<T>;
+    const promise = fn().finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, promise);
+    return promise;
+  }
+}

@@ -1,0 +1,80 @@
+import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { tasks, type TaskRow } from "../db/schema";
+import type { Task } from "./schema";
+
+// The only module that speaks SQL. Each function is one statement; versions are bumped by the
+// statement that changes the row, so the version returned is the one that committed.
+
+export function toTask(row: TaskRow): Task {
+  return {
+    id: row.id,
+    title: row.title,
+    done: row.done,
+    version: row.version,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+export async function insertTask(db: Db, { title, done }: { title: string; done: boolean }): Promise<Task> {
+  const [row] = await db.insert(tasks).values({ title, done }).returning();
+  if (!row) throw new Error("INSERT ... RETURNING returned no row");
+  return toTask(row);
+}
+
+export async function getTaskById(db: Db, { id }: { id: number }): Promise<Task | undefined> {
+  const [row] = await db.select().from(tasks).where(eq(tasks.id, id));
+  return row ? toTask(row) : undefined;
+}
+
+export async function getTasksByIds(db: Db, { ids }: { ids: number[] }): Promise<Task[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.select().from(tasks).where(inArray(tasks.id, ids));
+  return rows.map(toTask);
+}
+
+/** Newest first (id descending); `beforeId` is the keyset cursor. */
+export async function listTasks(db: Db, { beforeId, limit }: { beforeId?: number; limit: number }): Promise<Task[]> {
+  const rows = await db
+    .select()
+    .from(tasks)
+    .where(beforeId === undefined ? undefined : lt(tasks.id, beforeId))
+    .orderBy(desc(tasks.id))
+    .limit(limit);
+  return rows.map(toTask);
+}
+
+/** Every id, newest first: what a cold list index is built from. */
+export async function listAllTaskIds(db: Db): Promise<number[]> {
+  const rows = await db.select({ id: tasks.id }).from(tasks).orderBy(desc(tasks.id));
+  return rows.map((r) => r.id);
+}
+
+export async function updateTask(
+  db: Db,
+  { id, patch, expectedVersion }: { id: number; patch: { title?: string; done?: boolean }; expectedVersion?: number },
+): Promise<Task | undefined> {
+  const [row] = await db
+    .update(tasks)
+    .set({
+      ...(patch.title !== undefined ? { title: patch.title } : {}),
+      ...(patch.done !== undefined ? { done: patch.done } : {}),
+      version: sql`${tasks.version} + 1`,
+      updatedAt: sql`now()`,
+    })
+    .where(expectedVersion === undefined ? eq(tasks.id, id) : and(eq(tasks.id, id), eq(tasks.version, expectedVersion)))
+    .returning();
+  return row ? toTask(row) : undefined;
+}
+
+export async function deleteTask(
+  db: Db,
+  { id, expectedVersion }: { id: number; expectedVersion?: number },
+): Promise<{ id: number; version: number } | undefined> {
+  const [row] = await db
+    .delete(tasks)
+    .where(expectedVersion === undefined ? eq(tasks.id, id) : and(eq(tasks.id, id), eq(tasks.version, expectedVersion)))
+    .returning({ id: tasks.id, version: tasks.version });
+  return row;
+}

@@ -1,0 +1,86 @@
+import { z } from "zod";
+
+/** A task as the API and the page see it. Dates are ISO strings so it crosses JSON unchanged. */
+export type Task = {
+  id: number;
+  title: string;
+  done: boolean;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+};
+
+export const TITLE_MAX_CHARS = 500;
+export const LIST_LIMIT_DEFAULT = 50;
+export const LIST_LIMIT_MAX = 200;
+/** Largest value of a Postgres `integer` (ids are `serial`). */
+export const PG_INT_MAX = 2_147_483_647;
+
+// C0 and C1 control characters, DEL and NUL. The database has the same CHECK, so a title the form
+// accepts is one Postgres accepts.
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Counts code points, as Postgres `char_length` does, so an emoji is one character, not two. */
+export function countChars(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+export const titleSchema = z
+  .string({ error: "Title must be a string." })
+  .trim()
+  .min(1, { error: "Title must not be empty." })
+  .refine((t) => countChars(t) <= TITLE_MAX_CHARS, {
+    error: `Title must be at most ${TITLE_MAX_CHARS} characters.`,
+  })
+  .refine((t) => !CONTROL_CHARS.test(t), {
+    error: "Title must not contain control characters.",
+  })
+  // With the u flag a paired surrogate is one code point, so this matches only broken halves,
+  // which would otherwise be stored as U+FFFD.
+  .refine((t) => !/[\ud800-\udfff]/u.test(t), { error: "Title must be valid Unicode text." });
+
+export const createTaskSchema = z.strictObject(
+  {
+    title: titleSchema,
+    done: z.boolean({ error: "done must be true or false." }).optional(),
+  },
+  { error: (iss) => (iss.code === "unrecognized_keys" ? undefined : "Body must be a JSON object.") },
+);
+export type CreateTaskInput = z.infer<typeof createTaskSchema>;
+
+export const updateTaskSchema = z
+  .strictObject(
+    {
+      title: titleSchema.optional(),
+      done: z.boolean({ error: "done must be true or false." }).optional(),
+    },
+    { error: (iss) => (iss.code === "unrecognized_keys" ? undefined : "Body must be a JSON object.") },
+  )
+  .refine((p) => p.title !== undefined || p.done !== undefined, {
+    error: "Give at least one of title or done.",
+  });
+export type TaskPatch = z.infer<typeof updateTaskSchema>;
+
+/** Ids are written with digits only: `1abc`, `0`, `-1`, `1.5` and out-of-range numbers are refused. */
+export const taskIdSchema = z
+  .string()
+  .regex(/^[1-9][0-9]{0,9}$/, { error: "Task id must be a positive integer." })
+  .transform(Number)
+  .refine((n) => n <= PG_INT_MAX, { error: "Task id is out of range." });
+
+export const listQuerySchema = z.strictObject({
+  limit: z
+    .string()
+    .regex(/^[1-9][0-9]{0,2}$/, { error: `limit must be an integer from 1 to ${LIST_LIMIT_MAX}.` })
+    .transform(Number)
+    .refine((n) => n <= LIST_LIMIT_MAX, { error: `limit must be an integer from 1 to ${LIST_LIMIT_MAX}.` })
+    .optional(),
+  cursor: z
+    .string()
+    .regex(/^[1-9][0-9]{0,9}$/, { error: "cursor must be a value returned as nextCursor." })
+    .transform(Number)
+    .refine((n) => n <= PG_INT_MAX, { error: "cursor must be a value returned as nextCursor." })
+    .optional(),
+});
