@@ -1,0 +1,150 @@
+"use server";
+
+import { z } from "zod";
+import { getTaskStore } from "@/lib/taskStore";
+import { isTaskError, STATUS_BY_CODE, type TaskErrorCode, type ValidationIssue } from "@/lib/tasks/errors";
+import {
+  LIST_LIMIT_DEFAULT,
+  PG_INT_MAX,
+  createTaskSchema,
+  listQuerySchema,
+  updateTaskSchema,
+  type Task,
+} from "@/lib/tasks/schema";
+
+/*
+ * Server actions for the page. Every action takes `unknown` and parses it again with the same zod
+ * schemas the form uses: the client is never trusted. Every action returns a plain, serialisable
+ * result; errors are mapped to the public `{ code, message, issues? }` shape, and anything that is
+ * not a TaskError is logged here and replaced by a generic message, so driver text never reaches
+ * the browser.
+ */
+
+export type ActionError = { code: TaskErrorCode; message: string; issues?: ValidationIssue[] };
+export type ActionFailure = { ok: false; error: ActionError };
+export type TaskResult = { ok: true; task: Task } | ActionFailure;
+export type DeleteResult = { ok: true } | ActionFailure;
+export type ListResult = { ok: true; tasks: Task[]; nextCursor: string | null } | ActionFailure;
+
+const INTERNAL: ActionError = { code: "internal_error", message: "Something went wrong. Try again." };
+
+const idSchema = z
+  .number({ error: "Task id must be a positive integer." })
+  .int({ error: "Task id must be a positive integer." })
+  .min(1, { error: "Task id must be a positive integer." })
+  .max(PG_INT_MAX, { error: "Task id is out of range." });
+
+const versionSchema = z
+  .number({ error: "expectedVersion must be a non-negative integer." })
+  .int({ error: "expectedVersion must be a non-negative integer." })
+  .min(0, { error: "expectedVersion must be a non-negative integer." })
+  .max(PG_INT_MAX, { error: "expectedVersion must be a non-negative integer." });
+
+const updateInputSchema = z.strictObject({
+  id: idSchema,
+  patch: updateTaskSchema,
+  expectedVersion: versionSchema.optional(),
+});
+
+const deleteInputSchema = z.strictObject({
+  id: idSchema,
+  expectedVersion: versionSchema.optional(),
+});
+
+const listInputSchema = z.strictObject({
+  cursor: z.string({ error: "cursor must be a value returned as nextCursor." }).nullable().optional(),
+});
+
+function toIssues(error: z.ZodError): ValidationIssue[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join("."),
+    message: issue.message,
+  }));
+}
+
+function validationFailure(error: z.ZodError): ActionFailure {
+  const issues = toIssues(error);
+  const idIssue = issues.find((i) => i.path === "id");
+  if (idIssue) return { ok: false, error: { code: "invalid_id", message: idIssue.message } };
+  return {
+    ok: false,
+    error: { code: "validation_failed", message: issues[0]?.message ?? "Invalid input.", issues },
+  };
+}
+
+function failure(err: unknown, action: string): ActionFailure {
+  if (isTaskError(err)) {
+    if (STATUS_BY_CODE[err.code] >= 500) console.error(`[actions] ${action} failed:`, err.cause ?? err);
+    return {
+      ok: false,
+      error: {
+        code: err.code,
+        message: err.message,
+        ...(err.issues ? { issues: err.issues.map((i) => ({ path: String(i.path), message: String(i.message) })) } : {}),
+      },
+    };
+  }
+  console.error(`[actions] ${action} failed:`, err);
+  return { ok: false, error: INTERNAL };
+}
+
+/** Copies only the public fields, so nothing else the store might attach crosses to the client. */
+function plainTask(task: Task): Task {
+  return {
+    id: task.id,
+    title: task.title,
+    done: task.done,
+    version: task.version,
+    createdAt: task.createdAt,
+    updatedAt: task.updatedAt,
+  };
+}
+
+export async function listTasksAction(input: unknown): Promise<ListResult> {
+  const parsed = listInputSchema.safeParse(input ?? {});
+  if (!parsed.success) return validationFailure(parsed.error);
+  const query = listQuerySchema.safeParse(parsed.data.cursor == null ? {} : { cursor: parsed.data.cursor });
+  if (!query.success) return validationFailure(query.error);
+  try {
+    const store = await getTaskStore();
+    const page = await store.list({ limit: LIST_LIMIT_DEFAULT, cursor: query.data.cursor });
+    return { ok: true, tasks: page.tasks.map(plainTask), nextCursor: page.nextCursor };
+  } catch (err) {
+    return failure(err, "listTasks");
+  }
+}
+
+export async function createTaskAction(input: unknown): Promise<TaskResult> {
+  const parsed = createTaskSchema.safeParse(input);
+  if (!parsed.success) return validationFailure(parsed.error);
+  try {
+    const store = await getTaskStore();
+    return { ok: true, task: plainTask(await store.create(parsed.data)) };
+  } catch (err) {
+    return failure(err, "createTask");
+  }
+}
+
+export async function updateTaskAction(input: unknown): Promise<TaskResult> {
+  const parsed = updateInputSchema.safeParse(input);
+  if (!parsed.success) return validationFailure(parsed.error);
+  try {
+    const store = await getTaskStore();
+    const { id, patch, expectedVersion } = parsed.data;
+    return { ok: true, task: plainTask(await store.update({ id, patch, expectedVersion })) };
+  } catch (err) {
+    return failure(err, "updateTask");
+  }
+}
+
+export async function deleteTaskAction(input: unknown): Promise<DeleteResult> {
+  const parsed = deleteInputSchema.safeParse(input);
+  if (!parsed.success) return validationFailure(parsed.error);
+  try {
+    const store = await getTaskStore();
+    await store.remove({ id: parsed.data.id, expectedVersion: parsed.data.expectedVersion });
+    return { ok: true };
+  } catch (err) {
+    return failure(err, "deleteTask");
+  }
+}
