@@ -1,0 +1,202 @@
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import type { TaskCacheDriver } from "@/lib/cache/types";
+import type { Task } from "@/lib/tasks/schema";
+
+/**
+ * The one contract every cache driver must keep, run against each driver by its own test file.
+ * It speaks only the TaskCacheDriver interface, so a new driver is checked by adding one file.
+ */
+export function registerCacheDriverContract(name: string, createDriver: () => Promise<TaskCacheDriver>) {
+  describe(`${name} cache driver contract`, () => {
+    let driver: TaskCacheDriver;
+    beforeEach(async () => {
+      driver = await createDriver();
+    });
+    afterEach(async () => {
+      await driver.close();
+    });
+
+    const task = (id: number, version: number, title = `task ${id} v${version}`): Task => ({
+      id,
+      title,
+      done: false,
+      version,
+      createdAt: "2026-01-01T00:00:00.000Z",
+      updatedAt: "2026-01-01T00:00:00.000Z",
+    });
+
+    test("getTask() is a miss when the key does not exist", async () => {
+      expect(await driver.getTask(1)).toEqual({ state: "miss" });
+    });
+
+    test("putTask() stores a task that getTask() returns unchanged", async () => {
+      const t = task(1, 1, "ünïcødé 😀 \"quoted\" | bar");
+      expect(await driver.putTask(t)).toBe(true);
+      expect(await driver.getTask(1)).toEqual({ state: "hit", task: t });
+    });
+
+    test("putTask() replaces an older version", async () => {
+      await driver.putTask(task(1, 1));
+      expect(await driver.putTask(task(1, 2))).toBe(true);
+      expect(await driver.getTask(1)).toEqual({ state: "hit", task: task(1, 2) });
+    });
+
+    test("putTask() refuses an older or equal version and keeps the newer entry", async () => {
+      await driver.putTask(task(1, 5));
+      expect(await driver.putTask(task(1, 4))).toBe(false);
+      expect(await driver.putTask(task(1, 5, "same version, other title"))).toBe(false);
+      expect(await driver.getTask(1)).toEqual({ state: "hit", task: task(1, 5) });
+    });
+
+    test("putTask() compares versions as numbers, not strings (10 beats 9)", async () => {
+      await driver.putTask(task(1, 10));
+      expect(await driver.putTask(task(1, 9))).toBe(false);
+      expect(await driver.getTask(1)).toEqual({ state: "hit", task: task(1, 10) });
+    });
+
+    test("putTombstone() replaces a live entry and getTask() reports the tombstone", async () => {
+      await driver.putTask(task(1, 3));
+      expect(await driver.putTombstone(1, 4)).toBe(true);
+      expect(await driver.getTask(1)).toEqual({ state: "tombstone", version: 4 });
+    });
+
+    test("a tombstone refuses every fill at or below its version", async () => {
+      await driver.putTombstone(1, 4);
+      expect(await driver.putTask(task(1, 3))).toBe(false);
+      expect(await driver.putTask(task(1, 4))).toBe(false);
+      expect(await driver.putCreated(task(1, 1))).toBe(false);
+      expect(await driver.getTask(1)).toEqual({ state: "tombstone", version: 4 });
+    });
+
+    test("putTombstone() on an absent key still writes the tombstone", async () => {
+      expect(await driver.putTombstone(7, 2)).toBe(true);
+      expect(await driver.getTask(7)).toEqual({ state: "tombstone", version: 2 });
+    });
+
+    test("getTasks() returns hits, tombstones and misses in the order asked", async () => {
+      await driver.putTask(task(1, 1));
+      await driver.putTombstone(2, 2);
+      expect(await driver.getTasks([3, 1, 2])).toEqual([
+        { state: "miss" },
+        { state: "hit", task: task(1, 1) },
+        { state: "tombstone", version: 2 },
+      ]);
+      expect(await driver.getTasks([])).toEqual([]);
+    });
+
+    test("getIndexPage() is null (a miss) until an index has been published", async () => {
+      expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
+      await driver.putCreated(task(1, 1));
+      expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
+    });
+
+    test("a published index pages newest first, below the cursor, up to the limit", async () => {
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error(`expected to start a build, got ${start.state}`);
+      expect(await driver.addToIndexBuild(start.token, [3, 1, 10, 2])).toBe(true);
+      expect(await driver.publishIndexBuild(start.token)).toBe(true);
+      expect(await driver.getIndexPage({ limit: 10 })).toEqual([10, 3, 2, 1]);
+      expect(await driver.getIndexPage({ limit: 2 })).toEqual([10, 3]);
+      expect(await driver.getIndexPage({ beforeId: 3, limit: 10 })).toEqual([2, 1]);
+      expect(await driver.getIndexPage({ beforeId: 1, limit: 10 })).toEqual([]);
+    });
+
+    test("an empty published index is a hit with no ids, not a miss", async () => {
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error("build not started");
+      expect(await driver.publishIndexBuild(start.token)).toBe(true);
+      expect(await driver.getIndexPage({ limit: 10 })).toEqual([]);
+    });
+
+    test("putCreated() and putTombstone() keep a complete index up to date", async () => {
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error("build not started");
+      await driver.addToIndexBuild(start.token, [1, 2]);
+      await driver.publishIndexBuild(start.token);
+      await driver.putCreated(task(5, 1));
+      await driver.putTombstone(1, 2);
+      expect(await driver.getIndexPage({ limit: 10 })).toEqual([5, 2]);
+      expect(await driver.getTask(5)).toEqual({ state: "hit", task: task(5, 1) });
+    });
+
+    test("putCreated() adds the id to the index even when the entry was already filled", async () => {
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error("build not started");
+      await driver.publishIndexBuild(start.token);
+      await driver.putTask(task(4, 1)); // a reader filled it before the create's write-through
+      expect(await driver.putCreated(task(4, 1))).toBe(false);
+      expect(await driver.getIndexPage({ limit: 10 })).toEqual([4]);
+    });
+
+    test("startIndexBuild() says exists when a complete index is there, and busy while another build holds the lease", async () => {
+      const first = await driver.startIndexBuild(10_000);
+      expect(first.state).toBe("started");
+      expect((await driver.startIndexBuild(10_000)).state).toBe("busy");
+      if (first.state !== "started") return;
+      await driver.publishIndexBuild(first.token);
+      expect((await driver.startIndexBuild(10_000)).state).toBe("exists");
+    });
+
+    test("writes during a build are merged into it: creates added, deletes removed even if the snapshot had them", async () => {
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error("build not started");
+      // Snapshot read from Postgres before these writes committed: has 2, lacks 9.
+      await driver.putCreated(task(9, 1));
+      await driver.putTombstone(2, 2);
+      await driver.addToIndexBuild(start.token, [1, 2]);
+      expect(await driver.publishIndexBuild(start.token)).toBe(true);
+      expect(await driver.getIndexPage({ limit: 10 })).toEqual([9, 1]);
+    });
+
+    test("a build whose lease was taken over cannot add or publish", async () => {
+      const stale = await driver.startIndexBuild(50);
+      if (stale.state !== "started") throw new Error("build not started");
+      await new Promise((r) => setTimeout(r, 120));
+      const fresh = await driver.startIndexBuild(10_000);
+      expect(fresh.state).toBe("started");
+      expect(await driver.addToIndexBuild(stale.token, [1])).toBe(false);
+      expect(await driver.publishIndexBuild(stale.token)).toBe(false);
+      expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
+    });
+
+    test("dropIndex() makes the list a miss again and cancels a build in progress", async () => {
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error("build not started");
+      await driver.publishIndexBuild(start.token);
+      await driver.dropIndex();
+      expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
+      const again = await driver.startIndexBuild(10_000);
+      if (again.state !== "started") throw new Error("build not started");
+      await driver.dropIndex();
+      expect(await driver.publishIndexBuild(again.token)).toBe(false);
+    });
+
+    test("scanEntries() yields every hit and tombstone exactly once", async () => {
+      for (let id = 1; id <= 25; id++) await driver.putTask(task(id, 1));
+      await driver.putTombstone(30, 2);
+      const seen = new Map<number, string>();
+      for await (const batch of driver.scanEntries(10)) {
+        for (const { id, entry } of batch) {
+          expect(seen.has(id)).toBe(false);
+          seen.set(id, entry.state);
+        }
+      }
+      expect(seen.size).toBe(26);
+      expect(seen.get(30)).toBe("tombstone");
+      expect(seen.get(7)).toBe("hit");
+    });
+
+    test("readWholeIndex() returns every indexed id newest first, or null without a complete index", async () => {
+      expect(await driver.readWholeIndex()).toBeNull();
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error("build not started");
+      await driver.addToIndexBuild(start.token, [4, 8, 6]);
+      await driver.publishIndexBuild(start.token);
+      expect(await driver.readWholeIndex()).toEqual([8, 6, 4]);
+    });
+
+    test("ping() resolves when the cache is reachable", async () => {
+      await expect(driver.ping()).resolves.toBeUndefined();
+    });
+  });
+}

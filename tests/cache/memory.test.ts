@@ -1,0 +1,28 @@
+import { describe, expect, test } from "vitest";
+import { createMemoryDriver } from "@/lib/cache/memory";
+import { registerCacheDriverContract } from "./contract";
+
+registerCacheDriverContract("memory", async () =>
+  createMemoryDriver({ ttlSeconds: 3600, tombstoneTtlSeconds: 3600, maxEntries: 1000 }),
+);
+
+describe("memory driver limits", () => {
+  test("entries expire after their TTL", async () => {
+    let now = 1_000_000;
+    const driver = createMemoryDriver({ ttlSeconds: 5, tombstoneTtlSeconds: 5, maxEntries: 10, now: () => now });
+    await driver.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" });
+    now += 4_000;
+    expect((await driver.getTask(1)).state).toBe("hit");
+    now += 2_000;
+    expect((await driver.getTask(1)).state).toBe("miss");
+  });
+
+  test("the oldest entries are dropped past maxEntries", async () => {
+    const driver = createMemoryDriver({ ttlSeconds: 60, tombstoneTtlSeconds: 60, maxEntries: 100 });
+    for (let id = 1; id <= 150; id++) {
+      await driver.putTask({ id, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" });
+    }
+    expect((await driver.getTask(1)).state).toBe("miss");
+    expect((await driver.getTask(150)).state).toBe("hit");
+  });
+});

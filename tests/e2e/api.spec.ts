@@ -1,0 +1,49 @@
+import { expect, test } from "@playwright/test";
+
+// The REST API through the real production server (routes, instrumentation and the store opened
+// at start-up together), where error mapping once broke across bundles.
+test("A program creates, reads, updates and deletes a task over HTTP and gets the documented statuses", async ({ request }) => {
+  const created = await request.post("/api/tasks", { data: { title: `api story ${Date.now()}` } });
+  expect(created.status()).toBe(201);
+  const task = (await created.json()) as { id: number; version: number };
+  expect(created.headers()["location"]).toBe(`/api/tasks/${task.id}`);
+
+  const read = await request.get(`/api/tasks/${task.id}`);
+  expect(read.status()).toBe(200);
+  expect(read.headers()["etag"]).toBe('"v1"');
+  expect(["HIT", "MISS"]).toContain(read.headers()["x-cache"]);
+  expect((await request.get(`/api/tasks/${task.id}`, { headers: { "If-None-Match": '"v1"' } })).status()).toBe(304);
+
+  const updated = await request.patch(`/api/tasks/${task.id}`, { data: { done: true }, headers: { "If-Match": '"v1"' } });
+  expect(updated.status()).toBe(200);
+  const stale = await request.patch(`/api/tasks/${task.id}`, { data: { done: false }, headers: { "If-Match": '"v1"' } });
+  expect(stale.status()).toBe(412);
+  expect(await stale.json()).toMatchObject({ error: { code: "precondition_failed" } });
+
+  expect((await request.delete(`/api/tasks/${task.id}`)).status()).toBe(204);
+  const again = await request.delete(`/api/tasks/${task.id}`);
+  expect(again.status()).toBe(404);
+  expect(await again.json()).toMatchObject({ error: { code: "not_found" } });
+  expect((await request.get(`/api/tasks/${task.id}`)).status()).toBe(404);
+});
+
+test("A program sending bad input gets a 4xx JSON error, never a stack trace", async ({ request }) => {
+  const badId = await request.get("/api/tasks/1abc");
+  expect(badId.status()).toBe(400);
+  expect(await badId.json()).toMatchObject({ error: { code: "invalid_id" } });
+
+  const badTitle = await request.post("/api/tasks", { data: { title: "   " } });
+  expect(badTitle.status()).toBe(400);
+  expect(await badTitle.json()).toMatchObject({ error: { code: "validation_failed" } });
+
+  const notJson = await request.post("/api/tasks", { data: "title=x", headers: { "Content-Type": "text/plain" } });
+  expect(notJson.status()).toBe(415);
+
+  const tooBig = await request.post("/api/tasks", { data: JSON.stringify({ title: "x".repeat(20_000) }), headers: { "Content-Type": "application/json" } });
+  expect(tooBig.status()).toBe(413);
+
+  const malformed = await request.post("/api/tasks", { data: "{", headers: { "Content-Type": "application/json" } });
+  expect(malformed.status()).toBe(400);
+  const body = await malformed.text();
+  expect(body).not.toMatch(/at .*\.(js|ts):\d+|node_modules/);
+});

@@ -1,0 +1,108 @@
+import { test as base, expect, type APIRequestContext, type Locator, type Page } from "@playwright/test";
+
+/** A task as GET /api/tasks returns it. */
+export type ApiTask = { id: number; title: string; done: boolean; version: number };
+
+/** Every task the API lists, following nextCursor to the end. */
+export async function listAllTasks(request: APIRequestContext): Promise<ApiTask[]> {
+  const all: ApiTask[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 1000; page++) {
+    const response = await request.get(`/api/tasks?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+    expect(response.status(), await response.text()).toBe(200);
+    const body = (await response.json()) as { tasks: ApiTask[]; nextCursor: string | null };
+    all.push(...body.tasks);
+    cursor = body.nextCursor;
+    if (!cursor) break;
+  }
+  return all;
+}
+
+/** The tasks whose title contains `text` (a test's unique tag, or one title). */
+export async function tasksContaining(request: APIRequestContext, text: string): Promise<ApiTask[]> {
+  return (await listAllTasks(request)).filter((t) => t.title.includes(text));
+}
+
+/** The one task with exactly this title, as the API (and so Postgres) has it. */
+export async function apiTask(request: APIRequestContext, title: string): Promise<ApiTask | undefined> {
+  const matches = (await listAllTasks(request)).filter((t) => t.title === title);
+  expect(matches.length, `tasks titled ${JSON.stringify(title)}`).toBeLessThanOrEqual(1);
+  return matches[0];
+}
+
+export async function apiCreate(request: APIRequestContext, title: string): Promise<ApiTask> {
+  const response = await request.post("/api/tasks", { data: { title } });
+  expect(response.status(), await response.text()).toBe(201);
+  return (await response.json()) as ApiTask;
+}
+
+export async function apiDelete(request: APIRequestContext, id: number): Promise<void> {
+  const response = await request.delete(`/api/tasks/${id}`);
+  expect([204, 404], await response.text()).toContain(response.status());
+}
+
+/* ---------- page helpers ---------- */
+
+export function newTaskInput(page: Page): Locator {
+  return page.getByRole("textbox", { name: "New task" });
+}
+
+export function addButton(page: Page): Locator {
+  return page.getByRole("button", { name: "Add", exact: true });
+}
+
+/** The list row holding the task with this exact title. */
+export function row(page: Page, title: string): Locator {
+  return page.getByRole("listitem").filter({ has: page.getByRole("checkbox", { name: title, exact: true }) });
+}
+
+/** Alerts on the page itself (Next.js adds an empty role="alert" route announcer outside main). */
+export function alerts(page: Page): Locator {
+  return page.getByRole("main").getByRole("alert");
+}
+
+/** Waits until no row has a write in flight, i.e. the server has confirmed every change. */
+export async function expectAllSaved(page: Page): Promise<void> {
+  await expect(page.locator('li[aria-busy="true"]')).toHaveCount(0);
+}
+
+/** The live region that says how many tasks are open. */
+export function openCount(page: Page): Locator {
+  return page.getByTestId("open-count");
+}
+
+/** Reads the open count as a number ("3 open" → 3; "All done", or empty with no tasks → 0). */
+export async function readOpenCount(page: Page): Promise<number> {
+  await expect(openCount(page)).toHaveAttribute("role", "status");
+  const text = ((await openCount(page).textContent()) ?? "").trim();
+  const match = /^(\d+|None) open/.exec(text);
+  if (match) return match[1] === "None" ? 0 : Number(match[1]);
+  if (text === "All done" || text === "") return 0;
+  throw new Error(`Unexpected open count text: ${JSON.stringify(text)}`);
+}
+
+/** The exact text the page shows for `n` open tasks when every task fits on the first page. */
+export function openCountPattern(n: number): RegExp {
+  return n === 0 ? /^(All done|None open\b.*|)$/ : new RegExp(`^${n} open\\b`);
+}
+
+/* ---------- the fixture: unique titles, cleaned up afterwards ---------- */
+
+/** Titles unique to one test, all containing `tag`, so the test can find and delete its own data. */
+export type Unique = {
+  tag: string;
+  /** e.g. `Buy milk · e2e-lx3k9-4f2a-1` */
+  title: (label: string) => string;
+};
+
+export const test = base.extend<{ unique: Unique }>({
+  unique: async ({ page }, provide) => {
+    const tag = `e2e-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    let n = 0;
+    await provide({ tag, title: (label) => `${label} · ${tag}-${++n}` });
+    // Clean up whatever this test created, through the REST API, whether it passed or not.
+    for (const task of await tasksContaining(page.request, tag)) await apiDelete(page.request, task.id);
+  },
+});
+
+export { expect };

@@ -1,0 +1,214 @@
+import {
+  addButton,
+  apiCreate,
+  apiTask,
+  expect,
+  expectAllSaved,
+  newTaskInput,
+  openCount,
+  openCountPattern,
+  readOpenCount,
+  row,
+  test,
+} from "./fixtures";
+
+test("A person adds, edits, completes and deletes tasks, and they persist across reload", async ({ page, unique }) => {
+  const milk = unique.title("Buy oat milk");
+  const plumber = unique.title("Call the plumber");
+  const bread = unique.title("Buy oat milk and bread");
+
+  await page.goto("/");
+  await expect(page).toHaveTitle("Tasks · writethrough-tasks");
+  await expect(page.getByRole("heading", { level: 1, name: "Tasks" })).toBeVisible();
+  await expect(page.getByRole("contentinfo")).toHaveText(
+    "Postgres is the source of truth; every write goes through the Redis cache.",
+  );
+
+  // Add two tasks, one with the button and one with Enter.
+  const input = newTaskInput(page);
+  await input.fill(milk);
+  await addButton(page).click();
+  await expect(input).toHaveValue("");
+  await expect(input).toBeFocused();
+  await input.fill(plumber);
+  await input.press("Enter");
+
+  // Newest first, at the top of the list.
+  const items = page.getByRole("listitem");
+  await expect(items.nth(0)).toContainText(plumber);
+  await expect(items.nth(1)).toContainText(milk);
+  await expectAllSaved(page);
+
+  // Edit one inline; Enter saves and focus goes back to its Edit button.
+  await page.getByRole("button", { name: `Edit "${milk}"`, exact: true }).click();
+  const editor = page.getByRole("textbox", { name: `Edit title of "${milk}"`, exact: true });
+  await expect(editor).toBeFocused();
+  await expect(editor).toHaveValue(milk);
+  await editor.fill(bread);
+  await editor.press("Enter");
+  await expect(page.getByRole("checkbox", { name: bread, exact: true })).toBeVisible();
+  await expect(page.getByRole("checkbox", { name: milk, exact: true })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: `Edit "${bread}"`, exact: true })).toBeFocused();
+
+  // Complete it: checked, struck through.
+  const breadBox = page.getByRole("checkbox", { name: bread, exact: true });
+  await breadBox.click();
+  await expect(breadBox).toBeChecked();
+  await expect(row(page, bread).locator("label")).toHaveCSS("text-decoration-line", "line-through");
+  await expectAllSaved(page);
+
+  // Postgres has exactly that (read back through the REST API)...
+  expect(await apiTask(page.request, bread)).toMatchObject({ title: bread, done: true });
+  expect(await apiTask(page.request, plumber)).toMatchObject({ title: plumber, done: false });
+  expect(await apiTask(page.request, milk)).toBeUndefined();
+
+  // ...and so does the page after a reload.
+  await page.reload();
+  await expect(page.getByRole("checkbox", { name: bread, exact: true })).toBeChecked();
+  await expect(page.getByRole("checkbox", { name: plumber, exact: true })).not.toBeChecked();
+  await expect(page.getByText(milk, { exact: true })).toHaveCount(0);
+
+  // Delete one: it leaves at once, and a toast confirms once the server has deleted it.
+  await page.getByRole("button", { name: `Delete "${plumber}"`, exact: true }).click();
+  await expect(row(page, plumber)).toHaveCount(0);
+  await expect(page.getByRole("status").filter({ hasText: "Task deleted" })).toBeVisible();
+  expect(await apiTask(page.request, plumber)).toBeUndefined();
+
+  await page.reload();
+  await expect(row(page, bread)).toBeVisible();
+  await expect(row(page, plumber)).toHaveCount(0);
+});
+
+test("The count of open tasks follows adding, completing, reopening and deleting", async ({ page, unique }) => {
+  const report = unique.title("Draft the quarterly report");
+  const tyres = unique.title("Check the tyre pressure");
+
+  await page.goto("/");
+  const before = await readOpenCount(page);
+
+  const input = newTaskInput(page);
+  await input.fill(report);
+  await input.press("Enter");
+  await expect(openCount(page)).toHaveText(openCountPattern(before + 1));
+  await input.fill(tyres);
+  await input.press("Enter");
+  await expect(openCount(page)).toHaveText(openCountPattern(before + 2));
+  await expectAllSaved(page);
+
+  const reportBox = page.getByRole("checkbox", { name: report, exact: true });
+  const tyresBox = page.getByRole("checkbox", { name: tyres, exact: true });
+  await reportBox.click();
+  await expect(openCount(page)).toHaveText(openCountPattern(before + 1));
+  await tyresBox.click();
+  await expect(openCount(page)).toHaveText(openCountPattern(before));
+  await reportBox.click();
+  await expect(reportBox).not.toBeChecked();
+  await expect(openCount(page)).toHaveText(openCountPattern(before + 1));
+  await expectAllSaved(page);
+
+  // Deleting the open one takes it off the count; the done one never counted.
+  await page.getByRole("button", { name: `Delete "${report}"`, exact: true }).click();
+  await expect(openCount(page)).toHaveText(openCountPattern(before));
+  await expect(page.getByRole("status").filter({ hasText: "Task deleted" })).toBeVisible();
+
+  // After a reload the count is computed from what Postgres holds: one per unticked task shown.
+  // (Not simply `before`: with more than a page of tasks, the new ones push older ones off page one.)
+  await page.reload();
+  await expect(tyresBox).toBeChecked();
+  const unticked = await page.getByRole("checkbox", { checked: false }).count();
+  await expect(openCount(page)).toHaveText(openCountPattern(unticked));
+});
+
+test("Someone using only the keyboard adds, completes, renames and deletes tasks, and focus stays put", async ({
+  page,
+  unique,
+}) => {
+  const sprint = unique.title("Plan the sprint");
+  const invoice = unique.title("Send the invoice");
+  const finalInvoice = unique.title("Send the final invoice");
+
+  await page.goto("/");
+  await page.keyboard.press("Tab");
+  const input = newTaskInput(page);
+  await expect(input).toBeFocused();
+
+  // Type, Enter; the field empties and keeps focus, ready for the next task.
+  await page.keyboard.type(sprint);
+  await page.keyboard.press("Enter");
+  await expect(row(page, sprint)).toBeVisible();
+  await expect(input).toBeFocused();
+  await expect(input).toHaveValue("");
+  await page.keyboard.type(invoice);
+  await page.keyboard.press("Enter");
+  await expect(page.getByRole("listitem").first()).toContainText(invoice);
+  await expect(input).toBeFocused();
+  await expect(input).toHaveValue("");
+  await expectAllSaved(page);
+
+  // Tab past Add to the newest task and complete it with Space.
+  await page.keyboard.press("Tab");
+  await expect(addButton(page)).toBeFocused();
+  await page.keyboard.press("Tab");
+  const invoiceBox = page.getByRole("checkbox", { name: invoice, exact: true });
+  await expect(invoiceBox).toBeFocused();
+  await page.keyboard.press("Space");
+  await expect(invoiceBox).toBeChecked();
+
+  // Rename it: Enter on Edit opens the field with the title selected; Enter saves.
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("button", { name: `Edit "${invoice}"`, exact: true })).toBeFocused();
+  await page.keyboard.press("Enter");
+  const editor = page.getByRole("textbox", { name: `Edit title of "${invoice}"`, exact: true });
+  await expect(editor).toBeFocused();
+  await page.keyboard.type(finalInvoice);
+  await page.keyboard.press("Enter");
+  const editFinal = page.getByRole("button", { name: `Edit "${finalInvoice}"`, exact: true });
+  await expect(editFinal).toBeFocused();
+
+  // Escape cancels an edit and returns focus to Edit.
+  await page.keyboard.press("Enter");
+  const editor2 = page.getByRole("textbox", { name: `Edit title of "${finalInvoice}"`, exact: true });
+  await expect(editor2).toBeFocused();
+  await page.keyboard.type("something else entirely");
+  await page.keyboard.press("Escape");
+  await expect(editor2).toHaveCount(0);
+  await expect(editFinal).toBeFocused();
+  await expect(page.getByRole("checkbox", { name: finalInvoice, exact: true })).toBeChecked();
+
+  // Delete it; focus moves on to the next task instead of getting lost.
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("button", { name: `Delete "${finalInvoice}"`, exact: true })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(row(page, finalInvoice)).toHaveCount(0);
+  await expect(page.getByRole("checkbox", { name: sprint, exact: true })).toBeFocused();
+  await expect(page.getByRole("status").filter({ hasText: "Task deleted" })).toBeVisible();
+
+  await page.reload();
+  await expect(page.getByRole("checkbox", { name: sprint, exact: true })).not.toBeChecked();
+  await expect(row(page, finalInvoice)).toHaveCount(0);
+  await expect(row(page, invoice)).toHaveCount(0);
+  expect(await apiTask(page.request, sprint)).toMatchObject({ done: false });
+});
+
+test("A long list shows the newest tasks first and a Load more button for the rest", async ({ page, unique }) => {
+  // 51 tasks: one more than the first page holds. Oldest first, so titles[0] is on page two.
+  const titles: string[] = [];
+  for (let i = 1; i <= 51; i++) {
+    const title = unique.title(`Bulk task ${i}`);
+    await apiCreate(page.request, title);
+    titles.push(title);
+  }
+  const oldest = titles[0]!;
+  const newest = titles[50]!;
+
+  await page.goto("/");
+  await expect(page.getByRole("listitem").first()).toContainText(newest);
+  await expect(row(page, titles[1]!)).toBeVisible();
+  await expect(row(page, oldest)).toHaveCount(0);
+
+  await page.getByRole("button", { name: "Load more" }).click();
+  await expect(row(page, oldest)).toBeVisible();
+  // Each task appears once.
+  await expect(row(page, newest)).toHaveCount(1);
+  await expect(row(page, titles[1]!)).toHaveCount(1);
+});

@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { TaskError } from "@/lib/tasks/errors";
+import type { TaskStore } from "@/lib/taskStore";
+import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
+
+describe.each(BACKENDS)("task store on $name", (backend) => {
+  let env: TestEnv;
+  let store: TaskStore;
+
+  beforeAll(async () => {
+    env = await createTestEnv(backend);
+    store = await env.openStore();
+  });
+  afterAll(async () => {
+    await env.cleanup();
+  });
+
+  test("create() writes Postgres and the cache, so the next get() is a HIT at the same version", async () => {
+    const created = await store.create({ title: "write me through" });
+    expect(created).toMatchObject({ title: "write me through", done: false, version: 1 });
+    const read = await store.get(created.id);
+    expect(read).toEqual({ task: created, cache: "HIT" });
+  });
+
+  test("update() bumps the version and the cache serves the new title at once", async () => {
+    const created = await store.create({ title: "before" });
+    const updated = await store.update({ id: created.id, patch: { title: "after", done: true } });
+    expect(updated).toMatchObject({ id: created.id, title: "after", done: true, version: 2 });
+    expect(await store.get(created.id)).toEqual({ task: updated, cache: "HIT" });
+  });
+
+  test("a second store instance sees a write from the first (shared cache)", async () => {
+    const other = await env.openStore();
+    const created = await store.create({ title: "seen elsewhere" });
+    const updated = await store.update({ id: created.id, patch: { title: "seen elsewhere, v2" } });
+    expect((await other.get(created.id)).task).toEqual(updated);
+  });
+
+  test("remove() leaves a tombstone: get() is not_found from the cache, and the list omits it", async () => {
+    const created = await store.create({ title: "doomed" });
+    await store.list({ limit: 200 });
+    await store.remove({ id: created.id });
+    await expect(store.get(created.id)).rejects.toMatchObject({ code: "not_found" });
+    const page = await store.list({ limit: 200 });
+    expect(page.tasks.map((t) => t.id)).not.toContain(created.id);
+  });
+
+  test("list() is a MISS when cold, then a HIT, and stays a HIT through creates, updates and deletes", async () => {
+    const a = await store.create({ title: "list a" });
+    await store.list({ limit: 5 });
+    const warm = await store.list({ limit: 5 });
+    expect(warm.cache).toBe("HIT");
+    const b = await store.create({ title: "list b" });
+    await store.update({ id: a.id, patch: { title: "list a, renamed" } });
+    const after = await store.list({ limit: 200 });
+    expect(after.cache).toBe("HIT");
+    expect(after.tasks[0]).toEqual(b);
+    expect(after.tasks.find((t) => t.id === a.id)?.title).toBe("list a, renamed");
+    await store.remove({ id: b.id });
+    const afterDelete = await store.list({ limit: 200 });
+    expect(afterDelete.cache).toBe("HIT");
+    expect(afterDelete.tasks.map((t) => t.id)).not.toContain(b.id);
+  });
+
+  test("update() with a stale expectedVersion is precondition_failed and changes nothing", async () => {
+    const created = await store.create({ title: "guarded" });
+    await store.update({ id: created.id, patch: { done: true } });
+    const err = await store.update({ id: created.id, patch: { title: "lost update" }, expectedVersion: 1 }).catch((e) => e);
+    expect(err).toBeInstanceOf(TaskError);
+    expect(err.code).toBe("precondition_failed");
+    expect((await store.get(created.id)).task).toMatchObject({ title: "guarded", version: 2 });
+  });
+});

@@ -1,0 +1,111 @@
+import { createCache, type Cache } from "@/lib/cache";
+import { openDatabase } from "@/lib/db/client";
+import { TaskStore, type StoreTestHooks } from "@/lib/taskStore";
+import { createTestDatabase, deleteKeysWithPrefix, TEST_REDIS_URL, uniqueName } from "./services";
+
+export type CacheDriverName = "redis" | "memory" | "none";
+
+export type TestBackend = {
+  name: string;
+  database: "postgres" | "pglite";
+  cacheDriver: CacheDriverName;
+};
+
+/** The two stacks every integration suite runs on: production-like, and the zero-setup default. */
+export const BACKENDS: TestBackend[] = [
+  { name: "postgres + redis", database: "postgres", cacheDriver: "redis" },
+  { name: "pglite + memory", database: "pglite", cacheDriver: "memory" },
+];
+
+export type CacheOptions = {
+  redisUrl?: string;
+  timeoutMs?: number;
+  breakerFailures?: number;
+  breakerCooldownMs?: number;
+  ttlSeconds?: number;
+};
+
+export function makeCache(driver: CacheDriverName, prefix: string, options: CacheOptions = {}): Cache | null {
+  if (driver === "none") return null;
+  return createCache({
+    driver,
+    redisUrl: options.redisUrl ?? TEST_REDIS_URL,
+    prefix,
+    ttlSeconds: options.ttlSeconds ?? 3600,
+    timeoutMs: options.timeoutMs ?? 1000,
+    breakerFailures: options.breakerFailures ?? 5,
+    breakerCooldownMs: options.breakerCooldownMs ?? 1000,
+    memoryMaxEntries: 100_000,
+  });
+}
+
+/**
+ * A test environment: its own database (a fresh Postgres database, or an in-memory PGlite) and its
+ * own cache key prefix. `openStore()` may be called several times to get independent store
+ * instances over the same database and Redis, as separate app servers would be.
+ */
+export type TestEnv = {
+  backend: TestBackend;
+  prefix: string;
+  databaseUrl?: string;
+  openStore(options?: { hooks?: StoreTestHooks; cache?: CacheOptions; cacheDriver?: CacheDriverName }): Promise<TaskStore>;
+  cleanup(): Promise<void>;
+};
+
+export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
+  const prefix = uniqueName("wtt");
+  const stores: TaskStore[] = [];
+  let drop: (() => Promise<void>) | undefined;
+  let databaseUrl: string | undefined;
+  let sharedPglite: Awaited<ReturnType<typeof openDatabase>> | undefined;
+  let sharedMemoryCache: Cache | null | undefined;
+
+  if (backend.database === "postgres") {
+    const db = await createTestDatabase();
+    databaseUrl = db.url;
+    drop = db.drop;
+    const migrator = await openDatabase({ kind: "postgres", url: db.url, poolMax: 2, prepare: true, timeoutMs: 5000 });
+    await migrator.migrate();
+    await migrator.close();
+  } else {
+    sharedPglite = await openDatabase({ kind: "pglite", dir: ":memory:" });
+    await sharedPglite.migrate();
+  }
+
+  return {
+    backend,
+    prefix,
+    databaseUrl,
+    async openStore(options = {}) {
+      const driver = options.cacheDriver ?? backend.cacheDriver;
+      let database;
+      let cache: Cache | null;
+      if (backend.database === "postgres") {
+        database = await openDatabase({ kind: "postgres", url: databaseUrl as string, poolMax: 10, prepare: true, timeoutMs: 5000 });
+      } else {
+        // PGlite is one in-process database: every store shares it (closing is done in cleanup).
+        const db = sharedPglite as NonNullable<typeof sharedPglite>;
+        database = { ...db, close: async () => {} };
+      }
+      if (driver === "memory" && !options.cache) {
+        // The memory driver lives in one process; stores of one env share it as they would share Redis.
+        sharedMemoryCache ??= makeCache("memory", prefix);
+        const shared = sharedMemoryCache as Cache;
+        cache = { ...shared, close: async () => {} } as Cache;
+        Object.defineProperty(cache, "breakerState", { get: () => shared.breakerState });
+      } else {
+        cache = makeCache(driver, prefix, options.cache);
+      }
+      const store = new TaskStore({ database, cache, hooks: options.hooks });
+      stores.push(store);
+      return store;
+    },
+    async cleanup() {
+      await Promise.allSettled(stores.map((s) => s.close()));
+      await sharedMemoryCache?.close();
+      await sharedPglite?.close();
+      if (backend.cacheDriver === "redis") await deleteKeysWithPrefix(TEST_REDIS_URL, prefix);
+      await drop?.();
+    },
+  };
+}

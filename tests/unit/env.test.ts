@@ -1,0 +1,45 @@
+import { describe, expect, test } from "vitest";
+import { parseEnv, resolveCacheDriver } from "@/lib/env";
+
+describe("environment configuration", () => {
+  test("an empty environment gives the zero-setup defaults (PGlite + memory cache)", () => {
+    const env = parseEnv({});
+    expect(env.DATABASE_URL).toBeUndefined();
+    expect(env.PGLITE_DIR).toBe(".data/pglite");
+    expect(resolveCacheDriver(env)).toBe("memory");
+    expect(env.CACHE_TTL_SECONDS).toBe(3600);
+    expect(env.CACHE_PREFIX).toBe("wt");
+    expect(env.DATABASE_POOL_MAX).toBe(10);
+  });
+
+  test("REDIS_URL alone selects the redis driver; CACHE_DRIVER overrides it", () => {
+    expect(resolveCacheDriver(parseEnv({ REDIS_URL: "redis://127.0.0.1:6379" }))).toBe("redis");
+    expect(resolveCacheDriver(parseEnv({ REDIS_URL: "redis://127.0.0.1:6379", CACHE_DRIVER: "none" }))).toBe("none");
+    expect(resolveCacheDriver(parseEnv({ CACHE_DRIVER: "memory" }))).toBe("memory");
+  });
+
+  test("empty strings count as unset", () => {
+    const env = parseEnv({ DATABASE_URL: "", REDIS_URL: "  ", CACHE_TTL_SECONDS: "" });
+    expect(env.DATABASE_URL).toBeUndefined();
+    expect(env.REDIS_URL).toBeUndefined();
+    expect(env.CACHE_TTL_SECONDS).toBe(3600);
+  });
+
+  test.each([
+    ["CACHE_TTL_SECONDS", "ten"],
+    ["CACHE_TTL_SECONDS", "0"],
+    ["CACHE_DRIVER", "memcached"],
+    ["DATABASE_URL", "mysql://localhost/db"],
+    ["REDIS_URL", "http://localhost"],
+    ["DATABASE_POOL_MAX", "-1"],
+    ["CACHE_PREFIX", "has space"],
+    ["CACHE_PREFIX", "{tag}"],
+    ["DATABASE_PREPARE", "yes"],
+  ])("a bad %s (%s) stops start-up with a message naming the variable", (name, value) => {
+    expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(`^Invalid environment configuration:\\n  ${name}: `));
+  });
+
+  test("CACHE_DRIVER=redis without REDIS_URL is refused, naming both", () => {
+    expect(() => parseEnv({ CACHE_DRIVER: "redis" })).toThrow(/CACHE_DRIVER: is redis, but REDIS_URL is not set/);
+  });
+});
