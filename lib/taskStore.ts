@@ -1,6 +1,6 @@
 import { env, resolveCacheDriver } from "./env";
 import { createCache, MAX_CACHE_WRITE_AGE_MS, type Cache } from "./cache";
-import type { CachedTask, TaskCacheDriver } from "./cache/types";
+import type { CachedTask, PutResult, TaskCacheDriver } from "./cache/types";
 import { openDatabase, type Database, type DatabaseConfig } from "./db/client";
 import { toTaskError } from "./db/errors";
 import { log } from "./log";
@@ -61,6 +61,13 @@ export type TaskStoreDeps = {
 
 const INDEX_LEASE_MS = 30_000;
 const INDEX_BUILD_CHUNK = 2_000;
+/** Rows filled along with a cold index build: the first page of any sensible size. */
+const INDEX_PREFILL = 200;
+/** How long an instance waits for another instance's index build before reading Postgres. */
+const INDEX_WAIT_MS = 1_000;
+const INDEX_POLL_MS = 25;
+
+type FillResult = PutResult | "skipped" | "failed";
 
 /**
  * THE write-through store: route handlers and server actions call only this. Postgres is written
@@ -78,6 +85,9 @@ export class TaskStore {
   private readonly pendingRepairs = new Map<number, number>();
   private indexDirty = false;
   private repairSeq = 0;
+  private knownEpoch: string | null = null;
+  /** Counters for tests and metrics: Postgres statements issued, compare-and-set refusals, repairs done. */
+  readonly stats = { dbQueries: 0, casRefusals: 0, repairs: 0 };
 
   constructor(deps: TaskStoreDeps) {
     this.database = deps.database;
@@ -114,48 +124,55 @@ export class TaskStore {
 
   async list({ limit, cursor }: { limit: number; cursor?: number }): Promise<TaskPage> {
     const cache = await this.usableCache();
+    let outcome: CacheOutcome = "BYPASS";
     if (cache) {
       try {
-        const ids = await cache.run("getIndexPage", (d) => d.getIndexPage({ beforeId: cursor, limit: limit + 1 }));
-        if (ids) return await this.pageFromIndex(cache, ids, limit);
-        const [page] = await Promise.all([
-          this.flights.do(`list:${cursor ?? ""}:${limit}`, () => this.fillPage(cache, { limit, cursor })),
-          this.ensureIndex(cache),
-        ]);
-        return { ...page, cache: "MISS" };
+        const page = { beforeId: cursor, limit: limit + 1 };
+        let ids = await cache.run("getIndexPage", (d) => d.getIndexPage(page));
+        if (ids) return await this.pageFromIndex(cache, ids, limit, "HIT");
+        // Cold list: build the index (one build per instance; across instances a lease), then
+        // serve from it, so the page reflects every write acknowledged before this read began.
+        await this.flights.do("index", () => this.buildIndex(cache));
+        ids = await cache.run("getIndexPage", (d) => d.getIndexPage(page));
+        if (ids) return await this.pageFromIndex(cache, ids, limit, "MISS");
+        outcome = "MISS";
       } catch (err) {
         if (isTaskError(err)) throw err;
       }
     }
+    // No cache, a failing one, or another instance's build still running: Postgres answers.
     const rows = await this.db(() => queries.listTasks(this.database.db, { beforeId: cursor, limit: limit + 1 }));
-    return { ...toPage(rows, limit), cache: "BYPASS" };
+    return { ...toPage(rows, limit), cache: outcome };
   }
 
   // ---- writes ------------------------------------------------------------------------------
 
   async create(input: CreateTaskInput): Promise<Task> {
+    const epoch = await this.captureEpoch();
     const startedAt = this.now();
     const task = await this.db(() => queries.insertTask(this.database.db, { title: input.title, done: input.done ?? false }));
-    await this.writeThrough("putCreated", task.id, startedAt, true, (d) => d.putCreated(task));
+    await this.writeThrough("putCreated", task.id, startedAt, true, (d) => d.putCreated(task, epoch ?? ""));
     return task;
   }
 
   async update({ id, patch, expectedVersion }: { id: number; patch: TaskPatch; expectedVersion?: number }): Promise<Task> {
+    const epoch = await this.captureEpoch();
     const startedAt = this.now();
     const task = await this.db(() => queries.updateTask(this.database.db, { id, patch, expectedVersion }));
     if (!task) throw await this.missingOrConflict(id);
-    await this.writeThrough("putTask", id, startedAt, false, (d) => d.putTask(task));
+    await this.writeThrough("putTask", id, startedAt, false, (d) => d.putTask(task, epoch ?? ""));
     return task;
   }
 
   async remove({ id, expectedVersion }: { id: number; expectedVersion?: number }): Promise<void> {
+    const epoch = await this.captureEpoch();
     const startedAt = this.now();
     const deleted = await this.db(() => queries.deleteTask(this.database.db, { id, expectedVersion }));
     if (!deleted) throw await this.missingOrConflict(id);
     // The delete is the state after the row's last version, so its tombstone outranks that version:
     // a late fill or write-through carrying it is refused.
     const tombstoneVersion = deleted.version + 1;
-    await this.writeThrough("putTombstone", id, startedAt, true, (d) => d.putTombstone(id, tombstoneVersion));
+    await this.writeThrough("putTombstone", id, startedAt, true, (d) => d.putTombstone(id, tombstoneVersion, epoch ?? ""));
   }
 
   async close(): Promise<void> {
@@ -223,23 +240,52 @@ export class TaskStore {
 
   // ---- internals ---------------------------------------------------------------------------
 
+  /**
+   * The cache epoch, read before any Postgres work whose result will be written to the cache, so
+   * a flush or restart in between makes that write refuse itself. Null when the cache is down.
+   */
+  private async captureEpoch(cache: Cache | null = this.cache): Promise<string | null> {
+    if (!cache) return null;
+    if (this.knownEpoch) return this.knownEpoch;
+    try {
+      const epoch = await this.flights.do("epoch", () => cache.run("epoch", (d) => d.epoch()));
+      this.knownEpoch = epoch;
+      return epoch;
+    } catch {
+      return null;
+    }
+  }
+
+  private noteResults(results: PutResult[]) {
+    for (const r of results) {
+      if (r === "stale-epoch") this.knownEpoch = null;
+      if (r === "refused") this.stats.casRefusals++;
+    }
+  }
+
+  /**
+   * Miss on one task: read Postgres and compare-and-set it in. When the cache refuses because it
+   * already holds something newer, that newer state is the answer; when the cache was flushed
+   * since the epoch was read, read Postgres again rather than answer from before the flush.
+   */
   private async fillOne(cache: Cache, id: number): Promise<Task | undefined> {
+    const epoch = await this.captureEpoch(cache);
     const startedAt = this.now();
     const task = await this.db(() => queries.getTaskById(this.database.db, { id }));
     // An absent id gets no tombstone: it may simply not exist *yet*, and a tombstone would refuse its create.
-    if (task) await this.fill(cache, [task], startedAt);
+    if (!task) return undefined;
+    const [result] = await this.fill(cache, [task], startedAt, epoch);
+    if (result === "refused") {
+      const now = await cache.run("getTask", (d) => d.getTask(id)).catch(() => null);
+      if (now?.state === "tombstone") return undefined;
+      if (now?.state === "hit" && now.task.version > task.version) return now.task;
+    } else if (result === "stale-epoch" || result === "skipped") {
+      return this.db(() => queries.getTaskById(this.database.db, { id }));
+    }
     return task;
   }
 
-  private async fillPage(cache: Cache, { limit, cursor }: { limit: number; cursor?: number }) {
-    const startedAt = this.now();
-    const rows = await this.db(() => queries.listTasks(this.database.db, { beforeId: cursor, limit: limit + 1 }));
-    const page = toPage(rows, limit);
-    await this.fill(cache, page.tasks, startedAt);
-    return page;
-  }
-
-  private async pageFromIndex(cache: Cache, ids: number[], limit: number): Promise<TaskPage> {
+  private async pageFromIndex(cache: Cache, ids: number[], limit: number, outcome: CacheOutcome): Promise<TaskPage> {
     const pageIds = ids.slice(0, limit);
     const nextCursor = ids.length > limit ? String(pageIds[pageIds.length - 1]) : null;
     const entries = pageIds.length > 0 ? await cache.run("getTasks", (d) => d.getTasks(pageIds)) : [];
@@ -252,42 +298,62 @@ export class TaskStore {
       // A tombstone means deleted: the id is leaving the index, leave it out of the page.
     });
     if (missing.length > 0) {
-      const startedAt = this.now();
-      const rows = await this.db(() => queries.getTasksByIds(this.database.db, { ids: missing }));
+      outcome = "MISS";
+      const rows = await this.flights.do(`tasks:${missing.join(",")}`, async () => {
+        const epoch = await this.captureEpoch(cache);
+        const startedAt = this.now();
+        const fetched = await this.db(() => queries.getTasksByIds(this.database.db, { ids: missing }));
+        await this.fill(cache, fetched, startedAt, epoch);
+        return fetched;
+      });
       for (const task of rows) found.set(task.id, task);
-      await this.fill(cache, rows, startedAt);
     }
     const tasks = pageIds.flatMap((id) => found.get(id) ?? []);
-    return { tasks, nextCursor, cache: missing.length > 0 ? "MISS" : "HIT" };
+    return { tasks, nextCursor, cache: outcome };
   }
 
-  /** Miss-fill: compare-and-set each task; a fill that read Postgres too long ago is dropped. */
-  private async fill(cache: Cache, tasks: Task[], startedAt: number) {
-    if (tasks.length === 0) return;
+  /**
+   * Miss-fill: compare-and-set each task. A fill whose Postgres read began too long ago, or with
+   * no epoch (cache down), is skipped; a failed one leaves the entry absent or refusably older.
+   */
+  private async fill(cache: Cache, tasks: Task[], startedAt: number, epoch: string | null): Promise<FillResult[]> {
+    if (tasks.length === 0) return [];
     await this.hooks.beforeFill?.(tasks.map((t) => t.id));
-    if (this.now() - startedAt > MAX_CACHE_WRITE_AGE_MS) return;
-    await Promise.all(tasks.map((task) => cache.run("putTask", (d) => d.putTask(task)))).catch(() => {
-      // A failed fill leaves the entry absent or older-but-refusable: nothing to repair.
-    });
+    if (!epoch || this.now() - startedAt > MAX_CACHE_WRITE_AGE_MS) return tasks.map(() => "skipped");
+    try {
+      const results = await Promise.all(tasks.map((task) => cache.run("putTask", (d) => d.putTask(task, epoch))));
+      this.noteResults(results);
+      return results;
+    } catch {
+      return tasks.map(() => "failed");
+    }
   }
 
-  /** Builds the list index when none is complete; errors only cost this request a cache miss. */
-  private async ensureIndex(cache: Cache): Promise<void> {
-    await this.flights
-      .do("index", async () => {
-        const start = await cache.run("startIndexBuild", (d) => d.startIndexBuild(INDEX_LEASE_MS));
-        if (start.state !== "started") return;
-        const ids = await this.db(() => queries.listAllTaskIds(this.database.db));
-        await this.hooks.beforeIndexPublish?.();
-        for (let i = 0; i < ids.length; i += INDEX_BUILD_CHUNK) {
-          const chunk = ids.slice(i, i + INDEX_BUILD_CHUNK);
-          if (!(await cache.run("addToIndexBuild", (d) => d.addToIndexBuild(start.token, chunk)))) return;
-        }
-        await cache.run("publishIndexBuild", (d) => d.publishIndexBuild(start.token));
-      })
-      .catch((err) => {
-        if (isTaskError(err)) throw err;
-      });
+  /**
+   * Builds the list index when none is complete. Only the lease holder builds; another instance
+   * waits briefly for it. The build's one query returns every id plus the newest rows, which are
+   * filled before the index is published, so the first page after a cold start costs one query.
+   */
+  private async buildIndex(cache: Cache): Promise<void> {
+    const start = await cache.run("startIndexBuild", (d) => d.startIndexBuild(INDEX_LEASE_MS));
+    if (start.state === "exists") return;
+    if (start.state === "busy") {
+      for (let waited = 0; waited < INDEX_WAIT_MS; waited += INDEX_POLL_MS) {
+        await new Promise((r) => setTimeout(r, INDEX_POLL_MS));
+        if (await cache.run("getIndexPage", (d) => d.getIndexPage({ limit: 0 }))) return;
+      }
+      return;
+    }
+    const epoch = await this.captureEpoch(cache);
+    const startedAt = this.now();
+    const snapshot = await this.db(() => queries.listAllTaskIdsWithNewest(this.database.db, { newest: INDEX_PREFILL }));
+    await this.hooks.beforeIndexPublish?.();
+    for (let i = 0; i < snapshot.ids.length; i += INDEX_BUILD_CHUNK) {
+      const chunk = snapshot.ids.slice(i, i + INDEX_BUILD_CHUNK);
+      if (!(await cache.run("addToIndexBuild", (d) => d.addToIndexBuild(start.token, chunk)))) return;
+    }
+    await this.fill(cache, snapshot.newest, startedAt, epoch);
+    await cache.run("publishIndexBuild", (d) => d.publishIndexBuild(start.token));
   }
 
   private async writeThrough(
@@ -295,20 +361,30 @@ export class TaskStore {
     id: number,
     startedAt: number,
     changesMembership: boolean,
-    write: (d: TaskCacheDriver) => Promise<boolean>,
+    write: (d: TaskCacheDriver) => Promise<PutResult>,
   ): Promise<void> {
     if (!this.cache) return;
     try {
       await this.hooks.beforeWriteThrough?.(id);
       if (this.now() - startedAt > MAX_CACHE_WRITE_AGE_MS) throw new Error("write-through too late to be trusted");
-      await this.cache.run(operation, write);
+      const result = await this.cache.run(operation, write);
+      this.noteResults([result]);
+      if (result === "stale-epoch") {
+        // The cache was flushed or restarted since this write began: the list index was updated,
+        // but the entry must be rewritten from Postgres under the new epoch.
+        this.recordRepair(id, false, "cache epoch changed");
+      }
     } catch (err) {
-      // Postgres has committed; the cache may now hold an older version. Record the id so it is
-      // rewritten from Postgres before this instance trusts the cache again.
-      this.pendingRepairs.set(id, ++this.repairSeq);
-      if (changesMembership) this.indexDirty = true;
-      log.warn("cache write-through failed; repair recorded", { operation, taskId: id, err: String(err) });
+      // Postgres has committed; the cache may now hold an older version.
+      this.recordRepair(id, changesMembership, err);
     }
+  }
+
+  /** Records that `id`'s entry (and the list index) must be rewritten before this instance trusts the cache. */
+  private recordRepair(id: number, indexToo: boolean, reason: unknown) {
+    this.pendingRepairs.set(id, ++this.repairSeq);
+    if (indexToo) this.indexDirty = true;
+    log.warn("cache write-through failed; repair recorded", { taskId: id, reason: reason instanceof Error ? reason.message : String(reason) });
   }
 
   /** The cache, once every recorded repair has been carried out; null means "use Postgres only". */
@@ -334,9 +410,14 @@ export class TaskStore {
       }
     }
     for (const [id, seq] of [...this.pendingRepairs]) {
+      const epoch = await this.captureEpoch(cache);
+      if (!epoch) throw new Error("cache epoch unavailable");
       const task = await this.db(() => queries.getTaskById(this.database.db, { id }));
       // Ids are never reused, so a deleted task can be tombstoned above any version it ever had.
-      await cache.run("repair", (d) => (task ? d.putTask(task) : d.putTombstone(id, PG_INT_MAX)));
+      const result = await cache.run("repair", (d) => (task ? d.putTask(task, epoch) : d.putTombstone(id, PG_INT_MAX, epoch)));
+      this.noteResults([result]);
+      if (result === "stale-epoch") throw new Error("cache epoch changed during repair");
+      this.stats.repairs++;
       if (this.pendingRepairs.get(id) === seq) this.pendingRepairs.delete(id);
     }
     if (this.pendingRepairs.size > 0) log.info("cache repairs remain", { count: this.pendingRepairs.size });
@@ -350,6 +431,7 @@ export class TaskStore {
 
   /** Runs a query, turning driver errors into TaskErrors without leaking their text. */
   private async db<T>(fn: () => Promise<T>): Promise<T> {
+    this.stats.dbQueries++;
     try {
       return await fn();
     } catch (err) {

@@ -10,6 +10,8 @@ export type CacheKeys = {
   build: string;
   buildRemoved: string;
   buildLease: string;
+  /** Random value that lives as long as the cache's contents; see ENSURE_EPOCH. */
+  epoch: string;
   /** Every key this app owns matches this pattern (for audits and test clean-up). */
   pattern: string;
 };
@@ -22,6 +24,7 @@ export function cacheKeys(prefix: string): CacheKeys {
     build: `${base}:index:build`,
     buildRemoved: `${base}:index:build:removed`,
     buildLease: `${base}:index:lease`,
+    epoch: `${base}:epoch`,
     pattern: `${base}:*`,
   };
 }

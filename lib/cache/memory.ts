@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Task } from "../tasks/schema";
 import { decodeEntry, encodeEntry } from "./keys";
-import type { CachedTask, IndexBuildStart, TaskCacheDriver } from "./types";
+import type { CachedTask, IndexBuildStart, PutResult, TaskCacheDriver } from "./types";
 import { jitteredTtl, type CacheTtls } from "./ttl";
 
 export type MemoryDriverOptions = CacheTtls & {
@@ -23,6 +23,7 @@ export function createMemoryDriver(options: MemoryDriverOptions): TaskCacheDrive
   // Complete index: ids in descending order, or null when absent.
   let index: { ids: number[]; expiresAt: number } | null = null;
   let build: { token: string; expiresAt: number; ids: Set<number>; removed: Set<number> } | null = null;
+  let currentEpoch: string | null = null;
 
   const read = (id: number): string | null => {
     const slot = entries.get(id);
@@ -74,14 +75,20 @@ export function createMemoryDriver(options: MemoryDriverOptions): TaskCacheDrive
     async getTasks(ids: number[]): Promise<CachedTask[]> {
       return ids.map((id) => decodeEntry(read(id)));
     },
-    async putTask(task: Task): Promise<boolean> {
-      if (!isNewer(task.id, task.version)) return false;
-      write(task.id, encodeEntry(task.version, JSON.stringify(task)), jitteredTtl(options.ttlSeconds));
-      return true;
+    async epoch(): Promise<string> {
+      currentEpoch ??= randomUUID();
+      return currentEpoch;
     },
-    async putCreated(task: Task): Promise<boolean> {
-      const written = isNewer(task.id, task.version);
-      if (written) write(task.id, encodeEntry(task.version, JSON.stringify(task)), jitteredTtl(options.ttlSeconds));
+    async putTask(task: Task, epoch: string): Promise<PutResult> {
+      if (epoch !== currentEpoch) return "stale-epoch";
+      if (!isNewer(task.id, task.version)) return "refused";
+      write(task.id, encodeEntry(task.version, JSON.stringify(task)), jitteredTtl(options.ttlSeconds));
+      return "written";
+    },
+    async putCreated(task: Task, epoch: string): Promise<PutResult> {
+      const result: PutResult = epoch !== currentEpoch ? "stale-epoch" : isNewer(task.id, task.version) ? "written" : "refused";
+      if (result === "written") write(task.id, encodeEntry(task.version, JSON.stringify(task)), jitteredTtl(options.ttlSeconds));
+      if (decodeEntry(read(task.id)).state === "tombstone") return result;
       const idx = liveIndex();
       if (idx) {
         const at = positionBelow(idx.ids, task.id);
@@ -89,18 +96,18 @@ export function createMemoryDriver(options: MemoryDriverOptions): TaskCacheDrive
         idx.expiresAt = now() + options.ttlSeconds * 1000;
       }
       liveBuild()?.ids.add(task.id);
-      return written;
+      return result;
     },
-    async putTombstone(id: number, version: number): Promise<boolean> {
-      const written = isNewer(id, version);
-      if (written) write(id, encodeEntry(version, ""), options.tombstoneTtlSeconds);
+    async putTombstone(id: number, version: number, epoch: string): Promise<PutResult> {
+      const result: PutResult = epoch !== currentEpoch ? "stale-epoch" : isNewer(id, version) ? "written" : "refused";
+      if (result === "written") write(id, encodeEntry(version, ""), options.tombstoneTtlSeconds);
       const idx = liveIndex();
       if (idx) {
         const at = positionBelow(idx.ids, id + 1);
         if (idx.ids[at] === id) idx.ids.splice(at, 1);
       }
       liveBuild()?.removed.add(id);
-      return written;
+      return result;
     },
     async getIndexPage({ beforeId, limit }): Promise<number[] | null> {
       const idx = liveIndex();
@@ -141,6 +148,12 @@ export function createMemoryDriver(options: MemoryDriverOptions): TaskCacheDrive
     async readWholeIndex(): Promise<number[] | null> {
       const idx = liveIndex();
       return idx ? [...idx.ids] : null;
+    },
+    async flush(): Promise<void> {
+      entries.clear();
+      index = null;
+      build = null;
+      currentEpoch = null;
     },
     async dropIndex(): Promise<void> {
       index = null;

@@ -3,7 +3,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import type { Task } from "../tasks/schema";
 import { cacheKeys, decodeEntry, INDEX_SENTINEL } from "./keys";
 import * as scripts from "./scripts";
-import type { CachedTask, IndexBuildStart, TaskCacheDriver } from "./types";
+import type { CachedTask, IndexBuildStart, PutResult, TaskCacheDriver } from "./types";
 import { jitteredTtl, type CacheTtls } from "./ttl";
 
 export type RedisDriverOptions = CacheTtls & {
@@ -14,13 +14,18 @@ export type RedisDriverOptions = CacheTtls & {
 };
 
 type ScriptCommands = {
-  wtPutTask(key: string, version: number, json: string, ttl: number): Promise<number>;
+  wtPutTask(key: string, epochKey: string, version: number, json: string, ttl: number, epoch: string): Promise<number>;
+  wtEnsureEpoch(key: string, candidate: string): Promise<string>;
   wtWriteMembership(...args: (string | number)[]): Promise<number>;
   wtReadIndexPage(key: string, max: string, limit: number): Promise<string[] | null>;
   wtStartIndexBuild(...args: (string | number)[]): Promise<string>;
   wtAddToIndexBuild(...args: (string | number)[]): Promise<number>;
   wtPublishIndexBuild(...args: (string | number)[]): Promise<number>;
 };
+
+function toPutResult(code: number): PutResult {
+  return code === 1 ? "written" : code === -1 ? "stale-epoch" : "refused";
+}
 
 /** The redis driver: ioredis over TCP; every write is one of the Lua scripts in ./scripts. */
 export function createRedisDriver(options: RedisDriverOptions): TaskCacheDriver & { client: Redis } {
@@ -42,27 +47,30 @@ export function createRedisDriver(options: RedisDriverOptions): TaskCacheDriver 
   // ioredis emits 'error' on every failed reconnect; the breaker logs state changes instead.
   client.on("error", () => {});
   // defineCommand sends EVALSHA and falls back to EVAL on NOSCRIPT (e.g. after a Redis restart).
-  client.defineCommand("wtPutTask", { numberOfKeys: 1, lua: scripts.PUT_TASK });
-  client.defineCommand("wtWriteMembership", { numberOfKeys: 5, lua: scripts.WRITE_THROUGH_MEMBERSHIP });
+  client.defineCommand("wtPutTask", { numberOfKeys: 2, lua: scripts.PUT_TASK });
+  client.defineCommand("wtEnsureEpoch", { numberOfKeys: 1, lua: scripts.ENSURE_EPOCH });
+  client.defineCommand("wtWriteMembership", { numberOfKeys: 6, lua: scripts.WRITE_THROUGH_MEMBERSHIP });
   client.defineCommand("wtReadIndexPage", { numberOfKeys: 1, lua: scripts.READ_INDEX_PAGE });
   client.defineCommand("wtStartIndexBuild", { numberOfKeys: 4, lua: scripts.START_INDEX_BUILD });
   client.defineCommand("wtAddToIndexBuild", { numberOfKeys: 2, lua: scripts.ADD_TO_INDEX_BUILD });
   client.defineCommand("wtPublishIndexBuild", { numberOfKeys: 4, lua: scripts.PUBLISH_INDEX_BUILD });
 
-  const membership = (id: number, version: number, json: string, op: "add" | "remove") =>
+  const membership = (id: number, version: number, json: string, op: "add" | "remove", epoch: string) =>
     client.wtWriteMembership(
       keys.task(id),
       keys.index,
       keys.build,
       keys.buildRemoved,
       keys.buildLease,
+      keys.epoch,
       version,
       json,
       json === "" ? options.tombstoneTtlSeconds : jitteredTtl(options.ttlSeconds),
       id,
       op,
       options.ttlSeconds,
-    );
+      epoch,
+    ).then(toPutResult);
 
   return {
     name: "redis",
@@ -75,14 +83,19 @@ export function createRedisDriver(options: RedisDriverOptions): TaskCacheDriver 
       const raw = await client.mget(ids.map((id) => keys.task(id)));
       return raw.map(decodeEntry);
     },
-    async putTask(task: Task): Promise<boolean> {
-      return (await client.wtPutTask(keys.task(task.id), task.version, JSON.stringify(task), jitteredTtl(options.ttlSeconds))) === 1;
+    async epoch(): Promise<string> {
+      return client.wtEnsureEpoch(keys.epoch, randomUUID());
     },
-    async putCreated(task: Task): Promise<boolean> {
-      return (await membership(task.id, task.version, JSON.stringify(task), "add")) === 1;
+    async putTask(task: Task, epoch: string): Promise<PutResult> {
+      return toPutResult(
+        await client.wtPutTask(keys.task(task.id), keys.epoch, task.version, JSON.stringify(task), jitteredTtl(options.ttlSeconds), epoch),
+      );
     },
-    async putTombstone(id: number, version: number): Promise<boolean> {
-      return (await membership(id, version, "", "remove")) === 1;
+    putCreated(task: Task, epoch: string): Promise<PutResult> {
+      return membership(task.id, task.version, JSON.stringify(task), "add", epoch);
+    },
+    putTombstone(id: number, version: number, epoch: string): Promise<PutResult> {
+      return membership(id, version, "", "remove", epoch);
     },
     async getIndexPage({ beforeId, limit }): Promise<number[] | null> {
       const max = beforeId === undefined ? "+inf" : `(${beforeId}`;
@@ -116,6 +129,14 @@ export function createRedisDriver(options: RedisDriverOptions): TaskCacheDriver 
     async readWholeIndex(): Promise<number[] | null> {
       const ids = await client.wtReadIndexPage(keys.index, "+inf", -1);
       return ids === null ? null : ids.map(Number);
+    },
+    async flush(): Promise<void> {
+      let cursor = "0";
+      do {
+        const [next, found] = await client.scan(cursor, "MATCH", keys.pattern, "COUNT", 1000);
+        cursor = next;
+        if (found.length > 0) await client.unlink(...found);
+      } while (cursor !== "0");
     },
     async dropIndex(): Promise<void> {
       await client.del(keys.index, keys.build, keys.buildRemoved, keys.buildLease);

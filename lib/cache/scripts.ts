@@ -15,8 +15,13 @@ local function newer(key, version)
 end
 `;
 
-/** KEYS: task. ARGV: version, json, ttl seconds. Returns 1 when written, 0 when refused. */
+/**
+ * KEYS: task, epoch. ARGV: version, json, ttl seconds, epoch.
+ * Returns 1 when written, 0 when refused (same or newer version cached), -1 when the cache's epoch
+ * is not the one the caller saw before reading Postgres (the cache was flushed or restarted since).
+ */
 export const PUT_TASK = `${NEWER}
+if redis.call('GET', KEYS[2]) ~= ARGV[4] then return -1 end
 local version = tonumber(ARGV[1])
 if not newer(KEYS[1], version) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
@@ -24,30 +29,45 @@ return 1
 `;
 
 /**
- * KEYS: task, index, build, buildRemoved, buildLease. ARGV: version, json ('' for a tombstone),
- * entry ttl, id, 'add'|'remove', index ttl.
- * Writes the entry (compare-and-set) and, whatever the outcome, records the id's arrival or removal
- * in the complete index and in an index being built. Returns 1 when the entry was written.
+ * KEYS: task, index, build, buildRemoved, buildLease, epoch. ARGV: version, json ('' for a
+ * tombstone), entry ttl, id, 'add'|'remove', index ttl, epoch.
+ * Writes the entry (compare-and-set, and only in the epoch the caller saw) and, whatever the
+ * outcome, records the id's arrival or removal in the complete index and in an index being built;
+ * an id whose entry is already a tombstone is never added. Returns 1 / 0 / -1 as PUT_TASK.
  */
 export const WRITE_THROUGH_MEMBERSHIP = `${NEWER}
 local version = tonumber(ARGV[1])
-local written = 0
-if newer(KEYS[1], version) then
+local result = 0
+if redis.call('GET', KEYS[6]) ~= ARGV[7] then
+  result = -1
+elseif newer(KEYS[1], version) then
   redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
-  written = 1
+  result = 1
 end
 local id = ARGV[4]
-if ARGV[5] == 'add' then
+local cur = redis.call('GET', KEYS[1])
+if ARGV[5] == 'add' and not (cur and string.sub(cur, -1) == '|') then
   if redis.call('EXISTS', KEYS[2]) == 1 then
     redis.call('ZADD', KEYS[2], id, id)
     redis.call('EXPIRE', KEYS[2], ARGV[6])
   end
   if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('ZADD', KEYS[3], id, id) end
-else
+elseif ARGV[5] == 'remove' then
   redis.call('ZREM', KEYS[2], id)
   if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('SADD', KEYS[4], id) end
 end
-return written
+return result
+`;
+
+/**
+ * KEYS: epoch. ARGV: a fresh random value. Returns the cache's epoch, creating it when absent. The
+ * epoch vanishes with a FLUSHALL or a restart, so writes prepared before one are refused after it.
+ */
+export const ENSURE_EPOCH = `
+local e = redis.call('GET', KEYS[1])
+if e then return e end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
 `;
 
 /** KEYS: index. ARGV: max ('+inf' or '(<id>'), limit. Returns false when no complete index exists. */

@@ -7,6 +7,13 @@ export type CachedTask =
   | { state: "tombstone"; version: number }
   | { state: "miss" };
 
+/**
+ * Outcome of a compare-and-set: written; refused because the cache holds the same or a newer
+ * version (or a tombstone); or refused because the cache was flushed or restarted after the caller
+ * read its epoch, so what the caller read from Postgres may predate a write the flush erased.
+ */
+export type PutResult = "written" | "refused" | "stale-epoch";
+
 export type IndexBuildStart =
   /** This caller holds the build lease and must call addToIndexBuild / publishIndexBuild. */
   | { state: "started"; token: string }
@@ -32,20 +39,28 @@ export interface TaskCacheDriver {
   /** Returns the entries for `ids`, in the same order, in one round trip. */
   getTasks(ids: number[]): Promise<CachedTask[]>;
 
-  /** Stores `task` unless the key already holds the same or a newer version (or a tombstone at ≥ that version). Returns true when written. */
-  putTask(task: Task): Promise<boolean>;
+  /**
+   * The cache's epoch, created when absent. Callers read it before reading Postgres and pass it to
+   * every write; a flush or restart changes it, and writes carrying the old one are refused.
+   */
+  epoch(): Promise<string>;
+
+  /** Stores `task` unless the key already holds the same or a newer version (or a tombstone at ≥ that version), or the epoch differs. */
+  putTask(task: Task, epoch: string): Promise<PutResult>;
 
   /**
    * Write-through of a create: puts the task (compare-and-set as putTask) and adds its id to the list
-   * index when the index is complete, and to an index being built. One atomic step. Returns true when the entry was written.
+   * index when the index is complete, and to an index being built (unless the entry is already a
+   * tombstone). The index changes even when the entry write is refused. One atomic step.
    */
-  putCreated(task: Task): Promise<boolean>;
+  putCreated(task: Task, epoch: string): Promise<PutResult>;
 
   /**
    * Write-through of a delete: replaces the entry by a tombstone at `version` (compare-and-set) and
-   * removes the id from the list index and from an index being built. One atomic step. Returns true when the tombstone was written.
+   * removes the id from the list index and from an index being built, even when the entry write is
+   * refused. One atomic step.
    */
-  putTombstone(id: number, version: number): Promise<boolean>;
+  putTombstone(id: number, version: number, epoch: string): Promise<PutResult>;
 
   /**
    * Returns up to `limit` ids from the complete list index, newest first, strictly below `beforeId`
@@ -73,6 +88,9 @@ export interface TaskCacheDriver {
 
   /** Drops the list index (and any build in progress), so the next list read rebuilds it. */
   dropIndex(): Promise<void>;
+
+  /** Drops everything this app keeps in the cache, epoch included: what a FLUSHALL or a restart does. */
+  flush(): Promise<void>;
 
   /** Round trip to the cache; throws when it is unreachable. */
   ping(): Promise<void>;

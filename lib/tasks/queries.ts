@@ -51,6 +51,43 @@ export async function listAllTaskIds(db: Db): Promise<number[]> {
   return rows.map((r) => r.id);
 }
 
+/**
+ * One statement for a cold list index: every id newest first, plus the full rows of the newest
+ * `newest` tasks (the other rows' columns come back null and aren't transferred).
+ */
+export async function listAllTaskIdsWithNewest(db: Db, { newest }: { newest: number }): Promise<{ ids: number[]; newest: Task[] }> {
+  const ranked = db
+    .select({
+      id: tasks.id,
+      title: tasks.title,
+      done: tasks.done,
+      version: tasks.version,
+      createdAt: tasks.createdAt,
+      updatedAt: tasks.updatedAt,
+      rank: sql<number>`row_number() over (order by ${tasks.id} desc)`.as("rank"),
+    })
+    .from(tasks)
+    .as("ranked");
+  const near = sql`${ranked.rank} <= ${newest}`;
+  const rows = await db
+    .select({
+      id: ranked.id,
+      title: sql<string | null>`case when ${near} then ${ranked.title} end`,
+      done: sql<boolean | null>`case when ${near} then ${ranked.done} end`,
+      version: sql<number | null>`case when ${near} then ${ranked.version} end`,
+      createdAt: sql<Date | null>`case when ${near} then ${ranked.createdAt} end`.mapWith(tasks.createdAt),
+      updatedAt: sql<Date | null>`case when ${near} then ${ranked.updatedAt} end`.mapWith(tasks.updatedAt),
+    })
+    .from(ranked)
+    .orderBy(desc(ranked.id));
+  const full: Task[] = [];
+  for (const r of rows) {
+    if (r.title === null || r.done === null || r.version === null || !r.createdAt || !r.updatedAt) continue;
+    full.push(toTask({ id: r.id, title: r.title, done: r.done, version: Number(r.version), createdAt: r.createdAt, updatedAt: r.updatedAt }));
+  }
+  return { ids: rows.map((r) => r.id), newest: full };
+}
+
 export async function updateTask(
   db: Db,
   { id, patch, expectedVersion }: { id: number; patch: { title?: string; done?: boolean }; expectedVersion?: number },

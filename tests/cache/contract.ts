@@ -9,8 +9,10 @@ import type { Task } from "@/lib/tasks/schema";
 export function registerCacheDriverContract(name: string, createDriver: () => Promise<TaskCacheDriver>) {
   describe(`${name} cache driver contract`, () => {
     let driver: TaskCacheDriver;
+    let epoch: string;
     beforeEach(async () => {
       driver = await createDriver();
+      epoch = await driver.epoch();
     });
     afterEach(async () => {
       await driver.close();
@@ -31,51 +33,51 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
 
     test("putTask() stores a task that getTask() returns unchanged", async () => {
       const t = task(1, 1, "ünïcødé 😀 \"quoted\" | bar");
-      expect(await driver.putTask(t)).toBe(true);
+      expect(await driver.putTask(t, epoch)).toBe("written");
       expect(await driver.getTask(1)).toEqual({ state: "hit", task: t });
     });
 
     test("putTask() replaces an older version", async () => {
-      await driver.putTask(task(1, 1));
-      expect(await driver.putTask(task(1, 2))).toBe(true);
+      await driver.putTask(task(1, 1), epoch);
+      expect(await driver.putTask(task(1, 2), epoch)).toBe("written");
       expect(await driver.getTask(1)).toEqual({ state: "hit", task: task(1, 2) });
     });
 
     test("putTask() refuses an older or equal version and keeps the newer entry", async () => {
-      await driver.putTask(task(1, 5));
-      expect(await driver.putTask(task(1, 4))).toBe(false);
-      expect(await driver.putTask(task(1, 5, "same version, other title"))).toBe(false);
+      await driver.putTask(task(1, 5), epoch);
+      expect(await driver.putTask(task(1, 4), epoch)).toBe("refused");
+      expect(await driver.putTask(task(1, 5, "same version, other title"), epoch)).toBe("refused");
       expect(await driver.getTask(1)).toEqual({ state: "hit", task: task(1, 5) });
     });
 
     test("putTask() compares versions as numbers, not strings (10 beats 9)", async () => {
-      await driver.putTask(task(1, 10));
-      expect(await driver.putTask(task(1, 9))).toBe(false);
+      await driver.putTask(task(1, 10), epoch);
+      expect(await driver.putTask(task(1, 9), epoch)).toBe("refused");
       expect(await driver.getTask(1)).toEqual({ state: "hit", task: task(1, 10) });
     });
 
     test("putTombstone() replaces a live entry and getTask() reports the tombstone", async () => {
-      await driver.putTask(task(1, 3));
-      expect(await driver.putTombstone(1, 4)).toBe(true);
+      await driver.putTask(task(1, 3), epoch);
+      expect(await driver.putTombstone(1, 4, epoch)).toBe("written");
       expect(await driver.getTask(1)).toEqual({ state: "tombstone", version: 4 });
     });
 
     test("a tombstone refuses every fill at or below its version", async () => {
-      await driver.putTombstone(1, 4);
-      expect(await driver.putTask(task(1, 3))).toBe(false);
-      expect(await driver.putTask(task(1, 4))).toBe(false);
-      expect(await driver.putCreated(task(1, 1))).toBe(false);
+      await driver.putTombstone(1, 4, epoch);
+      expect(await driver.putTask(task(1, 3), epoch)).toBe("refused");
+      expect(await driver.putTask(task(1, 4), epoch)).toBe("refused");
+      expect(await driver.putCreated(task(1, 1), epoch)).toBe("refused");
       expect(await driver.getTask(1)).toEqual({ state: "tombstone", version: 4 });
     });
 
     test("putTombstone() on an absent key still writes the tombstone", async () => {
-      expect(await driver.putTombstone(7, 2)).toBe(true);
+      expect(await driver.putTombstone(7, 2, epoch)).toBe("written");
       expect(await driver.getTask(7)).toEqual({ state: "tombstone", version: 2 });
     });
 
     test("getTasks() returns hits, tombstones and misses in the order asked", async () => {
-      await driver.putTask(task(1, 1));
-      await driver.putTombstone(2, 2);
+      await driver.putTask(task(1, 1), epoch);
+      await driver.putTombstone(2, 2, epoch);
       expect(await driver.getTasks([3, 1, 2])).toEqual([
         { state: "miss" },
         { state: "hit", task: task(1, 1) },
@@ -86,7 +88,7 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
 
     test("getIndexPage() is null (a miss) until an index has been published", async () => {
       expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
-      await driver.putCreated(task(1, 1));
+      await driver.putCreated(task(1, 1), epoch);
       expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
     });
 
@@ -113,8 +115,8 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       if (start.state !== "started") throw new Error("build not started");
       await driver.addToIndexBuild(start.token, [1, 2]);
       await driver.publishIndexBuild(start.token);
-      await driver.putCreated(task(5, 1));
-      await driver.putTombstone(1, 2);
+      await driver.putCreated(task(5, 1), epoch);
+      await driver.putTombstone(1, 2, epoch);
       expect(await driver.getIndexPage({ limit: 10 })).toEqual([5, 2]);
       expect(await driver.getTask(5)).toEqual({ state: "hit", task: task(5, 1) });
     });
@@ -123,8 +125,8 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       const start = await driver.startIndexBuild(10_000);
       if (start.state !== "started") throw new Error("build not started");
       await driver.publishIndexBuild(start.token);
-      await driver.putTask(task(4, 1)); // a reader filled it before the create's write-through
-      expect(await driver.putCreated(task(4, 1))).toBe(false);
+      await driver.putTask(task(4, 1), epoch); // a reader filled it before the create's write-through
+      expect(await driver.putCreated(task(4, 1), epoch)).toBe("refused");
       expect(await driver.getIndexPage({ limit: 10 })).toEqual([4]);
     });
 
@@ -141,8 +143,8 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       const start = await driver.startIndexBuild(10_000);
       if (start.state !== "started") throw new Error("build not started");
       // Snapshot read from Postgres before these writes committed: has 2, lacks 9.
-      await driver.putCreated(task(9, 1));
-      await driver.putTombstone(2, 2);
+      await driver.putCreated(task(9, 1), epoch);
+      await driver.putTombstone(2, 2, epoch);
       await driver.addToIndexBuild(start.token, [1, 2]);
       expect(await driver.publishIndexBuild(start.token)).toBe(true);
       expect(await driver.getIndexPage({ limit: 10 })).toEqual([9, 1]);
@@ -172,8 +174,8 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
     });
 
     test("scanEntries() yields every hit and tombstone exactly once", async () => {
-      for (let id = 1; id <= 25; id++) await driver.putTask(task(id, 1));
-      await driver.putTombstone(30, 2);
+      for (let id = 1; id <= 25; id++) await driver.putTask(task(id, 1), epoch);
+      await driver.putTombstone(30, 2, epoch);
       const seen = new Map<number, string>();
       for await (const batch of driver.scanEntries(10)) {
         for (const { id, entry } of batch) {
@@ -193,6 +195,58 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       await driver.addToIndexBuild(start.token, [4, 8, 6]);
       await driver.publishIndexBuild(start.token);
       expect(await driver.readWholeIndex()).toEqual([8, 6, 4]);
+    });
+
+    test("epoch() is stable until a flush, and a new one after it", async () => {
+      expect(await driver.epoch()).toBe(epoch);
+      await driver.flush();
+      const next = await driver.epoch();
+      expect(next).not.toBe(epoch);
+      expect(await driver.epoch()).toBe(next);
+    });
+
+    test("flush() drops entries, tombstones and the index", async () => {
+      await driver.putTask(task(1, 1), epoch);
+      await driver.putTombstone(2, 2, epoch);
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error("build not started");
+      await driver.publishIndexBuild(start.token);
+      await driver.flush();
+      expect(await driver.getTasks([1, 2])).toEqual([{ state: "miss" }, { state: "miss" }]);
+      expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
+    });
+
+    test("writes prepared before a flush are refused after it (stale epoch), so a slow fill can't resurrect a flushed tombstone", async () => {
+      await driver.putTombstone(3, 5, epoch);
+      await driver.flush();
+      expect(await driver.putTask(task(3, 4), epoch)).toBe("stale-epoch");
+      expect(await driver.putCreated(task(4, 1), epoch)).toBe("stale-epoch");
+      expect(await driver.putTombstone(5, 2, epoch)).toBe("stale-epoch");
+      expect(await driver.getTasks([3, 4, 5])).toEqual([{ state: "miss" }, { state: "miss" }, { state: "miss" }]);
+      const fresh = await driver.epoch();
+      expect(await driver.putTask(task(3, 4), fresh)).toBe("written");
+    });
+
+    test("a stale-epoch create or delete still updates a complete index", async () => {
+      await driver.flush();
+      const fresh = await driver.epoch();
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error("build not started");
+      await driver.addToIndexBuild(start.token, [1]);
+      await driver.publishIndexBuild(start.token);
+      expect(await driver.putCreated(task(6, 1), epoch)).toBe("stale-epoch");
+      expect(await driver.putTombstone(1, 2, epoch)).toBe("stale-epoch");
+      expect(await driver.getIndexPage({ limit: 10 })).toEqual([6]);
+      expect(fresh).not.toBe(epoch);
+    });
+
+    test("a create arriving after its own delete's tombstone is not added to the index", async () => {
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error("build not started");
+      await driver.publishIndexBuild(start.token);
+      await driver.putTombstone(8, 2, epoch);
+      expect(await driver.putCreated(task(8, 1), epoch)).toBe("refused");
+      expect(await driver.getIndexPage({ limit: 10 })).toEqual([]);
     });
 
     test("ping() resolves when the cache is reachable", async () => {

@@ -26,7 +26,7 @@ describe("redis driver specifics", () => {
     const prefix = uniqueName("wtt");
     const driver = createRedisDriver({ url: TEST_REDIS_URL, prefix, ttlSeconds: 60, tombstoneTtlSeconds: 60, commandTimeoutMs: 2000 });
     try {
-      await driver.putCreated({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" });
+      await driver.putCreated({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await driver.epoch());
       const start = await driver.startIndexBuild(5000);
       if (start.state === "started") await driver.publishIndexBuild(start.token);
       const keys = await driver.client.keys(`${prefix}:*`);
@@ -43,8 +43,8 @@ describe("redis driver specifics", () => {
     const prefix = uniqueName("wtt");
     const driver = createRedisDriver({ url: TEST_REDIS_URL, prefix, ttlSeconds: 1000, tombstoneTtlSeconds: 5000, commandTimeoutMs: 2000 });
     try {
-      await driver.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" });
-      await driver.putTombstone(2, 1);
+      await driver.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await driver.epoch());
+      await driver.putTombstone(2, 1, await driver.epoch());
       const ttl = await driver.client.ttl(cacheKeys(prefix).task(1));
       expect(ttl).toBeGreaterThanOrEqual(890);
       expect(ttl).toBeLessThanOrEqual(1100);
@@ -60,9 +60,9 @@ describe("redis driver specifics", () => {
     const driver = createRedisDriver({ url: TEST_REDIS_URL, prefix, ttlSeconds: 60, tombstoneTtlSeconds: 60, commandTimeoutMs: 2000 });
     const admin = new Redis(TEST_REDIS_URL);
     try {
-      await driver.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" });
+      await driver.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await driver.epoch());
       await admin.script("FLUSH");
-      expect(await driver.putTask({ id: 1, title: "t2", done: false, version: 2, createdAt: "x", updatedAt: "x" })).toBe(true);
+      expect(await driver.putTask({ id: 1, title: "t2", done: false, version: 2, createdAt: "x", updatedAt: "x" }, await driver.epoch())).toBe("written");
       expect(await driver.getTask(1)).toMatchObject({ state: "hit", task: { title: "t2" } });
     } finally {
       admin.disconnect();

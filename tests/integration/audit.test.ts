@@ -35,8 +35,8 @@ describe.each(BACKENDS)("cache audit on $name", (backend) => {
     await store.list({ limit: 50 });
     // Drift injected behind the store's back: an entry Postgres never had at that version, a
     // cached task Postgres doesn't have, and a row the list index never heard of.
-    await driver.putTask({ ...a, version: a.version + 5, title: "not what postgres says" });
-    await driver.putTask({ ...a, id: 999_999, title: "ghost" });
+    await driver.putTask({ ...a, version: a.version + 5, title: "not what postgres says" }, await driver.epoch());
+    await driver.putTask({ ...a, id: 999_999, title: "ghost" }, await driver.epoch());
     const hidden = await queries.insertTask(store.database.db, { title: "written around the cache", done: false });
     const report = await store.audit();
     expect(report).toMatchObject({ stale: 1, ghosts: 1, missingFromList: 1, ok: false });
