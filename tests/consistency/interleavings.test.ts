@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import * as queries from "@/lib/tasks/queries";
+import type { Task } from "@/lib/tasks/schema";
+import type { TaskStore } from "@/lib/taskStore";
+import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
+import { gate } from "../support/gate";
+
+/**
+ * Each race of a write-through cache, forced to happen with the store's test hooks, on two store
+ * instances as two app servers. Each ends with the cache equal to Postgres.
+ */
+describe.each(BACKENDS)("forced interleavings on $name", (backend) => {
+  let env: TestEnv;
+  let writer: TaskStore;
+
+  beforeAll(async () => {
+    env = await createTestEnv(backend);
+    writer = await env.openStore();
+  });
+  afterAll(async () => {
+    await env.cleanup();
+  });
+
+  /** A task that exists in Postgres but not in the cache (created around the store). */
+  const uncached = (title: string) => queries.insertTask(writer.database.db, { title, done: false });
+
+  async function expectCacheEqualsPostgres(store: TaskStore, id: number) {
+    const row = await queries.getTaskById(store.database.db, { id });
+    const entry = await store.cache?.driver.getTask(id);
+    if (row) expect(entry).toEqual({ state: "hit", task: row });
+    else expect(entry?.state === "hit").toBe(false);
+  }
+
+  test("a miss-fill that read Postgres before an update committed, and fills after it, is refused", async () => {
+    const task = await uncached("fill vs update");
+    const g = gate();
+    const reader = await env.openStore({ hooks: { beforeFill: () => g.wait() } });
+    const read = reader.get(task.id);
+    await g.reached(); // the reader holds v1 from Postgres
+    const updated = await writer.update({ id: task.id, patch: { title: "fill vs update, v2" } });
+    g.open();
+    const result = await read;
+    expect(result.task.version).toBeGreaterThanOrEqual(1);
+    await expectCacheEqualsPostgres(writer, task.id);
+    expect((await writer.get(task.id)).task).toEqual(updated);
+  });
+
+  test("a miss-fill racing a delete cannot resurrect the task (tombstone)", async () => {
+    const task = await uncached("fill vs delete");
+    const g = gate();
+    const reader = await env.openStore({ hooks: { beforeFill: () => g.wait() } });
+    const read = reader.get(task.id);
+    await g.reached();
+    await writer.remove({ id: task.id });
+    g.open();
+    await read.catch(() => undefined);
+    await expectCacheEqualsPostgres(writer, task.id);
+    await expect(writer.get(task.id)).rejects.toMatchObject({ code: "not_found" });
+    await expect(reader.get(task.id)).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  test("a miss-fill racing a delete and a cache flush cannot resurrect the task (epoch)", async () => {
+    const task = await uncached("fill vs delete vs flush");
+    const g = gate();
+    const reader = await env.openStore({ hooks: { beforeFill: () => g.wait() } });
+    const read = reader.get(task.id);
+    await g.reached();
+    await writer.remove({ id: task.id });
+    await writer.cache?.driver.flush(); // the tombstone is gone with everything else
+    g.open();
+    await read.catch(() => undefined);
+    await expectCacheEqualsPostgres(writer, task.id);
+    await expect(reader.get(task.id)).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  test("two write-throughs whose cache writes arrive in reverse commit order leave the newer one", async () => {
+    const task = await writer.create({ title: "reverse order" });
+    const g = gate();
+    const slow = await env.openStore({ hooks: { beforeWriteThrough: () => g.wait() } });
+    const first = slow.update({ id: task.id, patch: { title: "reverse order, first commit" } });
+    await g.reached(); // v2 committed, its cache write held back
+    const second = await writer.update({ id: task.id, patch: { title: "reverse order, second commit" } });
+    g.open();
+    expect((await first).version).toBe(2);
+    expect(second.version).toBe(3);
+    await expectCacheEqualsPostgres(writer, task.id);
+    expect((await slow.get(task.id)).task).toEqual(second);
+  });
+
+  test("a cold list build racing a create and a delete publishes exactly what Postgres has", async () => {
+    await writer.cache?.driver.dropIndex();
+    const doomed = await writer.create({ title: "in the snapshot, deleted during the build" });
+    const g = gate();
+    const builder = await env.openStore({ hooks: { beforeIndexPublish: () => g.wait() } });
+    const listing = builder.list({ limit: 200 });
+    await g.reached(); // the build has read its snapshot of ids
+    const born = await writer.create({ title: "created during the build" });
+    await writer.remove({ id: doomed.id });
+    g.open();
+    await listing;
+    const indexed = await writer.cache?.driver.readWholeIndex();
+    const truth = await queries.listAllTaskIds(writer.database.db);
+    expect(indexed).toEqual(truth);
+    const page = await writer.list({ limit: 200 });
+    expect(page.cache).toBe("HIT");
+    const ids = page.tasks.map((t: Task) => t.id);
+    expect(ids).toContain(born.id);
+    expect(ids).not.toContain(doomed.id);
+    expect((await writer.audit()).ok).toBe(true);
+  });
+});
