@@ -43,6 +43,10 @@ export const envSchema = z.object({
   CACHE_TIMEOUT_MS: intInRange("CACHE_TIMEOUT_MS", 10, 60_000).default(250),
   CACHE_BREAKER_FAILURES: intInRange("CACHE_BREAKER_FAILURES", 1, 1000).default(5),
   CACHE_BREAKER_COOLDOWN_MS: intInRange("CACHE_BREAKER_COOLDOWN_MS", 100, 600_000).default(2000),
+  /** Repair pass period (ms) for long-lived servers; 0 turns the timer off (serverless: use the repair route). */
+  CACHE_REPAIR_INTERVAL_MS: intInRange("CACHE_REPAIR_INTERVAL_MS", 0, 3_600_000).default(1000),
+  /** When set, /api/cache/repair requires `Authorization: Bearer <CRON_SECRET>` (Vercel Cron sends it). */
+  CRON_SECRET: z.string().min(16, { error: "CRON_SECRET must be at least 16 characters." }).optional(),
   CACHE_MEMORY_MAX_ENTRIES: intInRange("CACHE_MEMORY_MAX_ENTRIES", 100, 10_000_000).default(200_000),
 });
 

@@ -57,10 +57,13 @@ export type TaskStoreDeps = {
   cache: Cache | null;
   hooks?: StoreTestHooks;
   now?: () => number;
+  /** Run a repair pass this often (ms); 0 or absent: only when a read finds repairs owed. */
+  repairIntervalMs?: number;
 };
 
 const INDEX_LEASE_MS = 30_000;
 const INDEX_BUILD_CHUNK = 2_000;
+const REPAIR_BATCH = 500;
 /** Rows filled along with a cold index build: the first page of any sensible size. */
 const INDEX_PREFILL = 200;
 /** How long an instance waits for another instance's index build before reading Postgres. */
@@ -86,6 +89,7 @@ export class TaskStore {
   private indexDirty = false;
   private repairSeq = 0;
   private knownEpoch: string | null = null;
+  private repairTimer: ReturnType<typeof setInterval> | undefined;
   /** Counters for tests and metrics: Postgres statements issued, compare-and-set refusals, repairs done. */
   readonly stats = { dbQueries: 0, casRefusals: 0, repairs: 0 };
 
@@ -94,6 +98,15 @@ export class TaskStore {
     this.cache = deps.cache;
     this.hooks = deps.hooks ?? {};
     this.now = deps.now ?? Date.now;
+    if (this.cache && deps.repairIntervalMs) {
+      this.repairTimer = setInterval(() => void this.repairNow().catch(() => undefined), deps.repairIntervalMs);
+      this.repairTimer.unref();
+    }
+  }
+
+  /** Repairs this instance owes (while non-zero it does not read the cache). */
+  get pendingRepairCount(): number {
+    return this.pendingRepairs.size + (this.indexDirty ? 1 : 0);
   }
 
   get cacheDriverName(): "redis" | "memory" | "none" {
@@ -176,6 +189,7 @@ export class TaskStore {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.repairTimer);
     await Promise.allSettled([this.cache?.close(), this.database.close()]);
   }
 
@@ -372,55 +386,87 @@ export class TaskStore {
       if (result === "stale-epoch") {
         // The cache was flushed or restarted since this write began: the list index was updated,
         // but the entry must be rewritten from Postgres under the new epoch.
-        this.recordRepair(id, false, "cache epoch changed");
+        await this.recordRepair(id, false, "cache epoch changed");
       }
     } catch (err) {
       // Postgres has committed; the cache may now hold an older version.
-      this.recordRepair(id, changesMembership, err);
+      await this.recordRepair(id, changesMembership, err);
     }
   }
 
-  /** Records that `id`'s entry (and the list index) must be rewritten before this instance trusts the cache. */
-  private recordRepair(id: number, indexToo: boolean, reason: unknown) {
+  /**
+   * Records that `id`'s entry (and maybe the list index) must be rewritten from Postgres: in this
+   * process, so this instance stops reading the cache until it is done, and in the cache_repairs
+   * table, so every other instance (or the repair route) does it too, even if this one dies.
+   */
+  private async recordRepair(id: number, indexToo: boolean, reason: unknown) {
     this.pendingRepairs.set(id, ++this.repairSeq);
     if (indexToo) this.indexDirty = true;
-    log.warn("cache write-through failed; repair recorded", { taskId: id, reason: reason instanceof Error ? reason.message : String(reason) });
+    if (this.cache?.breakerState === "closed") {
+      log.warn("cache write-through failed; repair recorded", { taskId: id, reason: reason instanceof Error ? reason.message : String(reason) });
+    }
+    try {
+      await this.db(() => queries.recordCacheRepair(this.database.db, { taskId: id, indexDirty: indexToo }));
+    } catch {
+      // Postgres went away right after the commit: the in-process record still holds.
+    }
   }
 
-  /** The cache, once every recorded repair has been carried out; null means "use Postgres only". */
+  /** The cache, once every repair this instance owes has been carried out; null means "use Postgres only". */
   private async usableCache(): Promise<Cache | null> {
     if (!this.cache) return null;
     if (this.pendingRepairs.size === 0 && !this.indexDirty) return this.cache;
-    try {
-      await this.flights.do("repair", () => this.runRepairs(this.cache as Cache));
-    } catch {
-      return null;
-    }
+    await this.repairNow().catch(() => undefined);
     return this.pendingRepairs.size === 0 && !this.indexDirty ? this.cache : null;
   }
 
-  private async runRepairs(cache: Cache): Promise<void> {
-    if (this.indexDirty) {
-      this.indexDirty = false;
+  /**
+   * One repair pass: the ids recorded in this process and in the cache_repairs table are rewritten
+   * from Postgres (compare-and-set under the current epoch; a deleted task is tombstoned above any
+   * version), a dirty list index is dropped, and each record is cleared once done. Long-lived
+   * servers run it on a timer; serverless deploys call /api/cache/repair from a scheduler.
+   */
+  repairNow(): Promise<{ repaired: number; remaining: number }> {
+    const cache = this.cache;
+    if (!cache) return Promise.resolve({ repaired: 0, remaining: 0 });
+    return this.flights.do("repair", async () => {
+      let durable: queries.CacheRepair[] = [];
       try {
-        await cache.run("dropIndex", (d) => d.dropIndex());
-      } catch (err) {
-        this.indexDirty = true;
-        throw err;
+        durable = await this.db(() => queries.listCacheRepairs(this.database.db, { limit: REPAIR_BATCH }), { count: false });
+      } catch {
+        // Postgres is down: repairs need it anyway; in-process ones are retried next pass.
       }
-    }
-    for (const [id, seq] of [...this.pendingRepairs]) {
-      const epoch = await this.captureEpoch(cache);
-      if (!epoch) throw new Error("cache epoch unavailable");
-      const task = await this.db(() => queries.getTaskById(this.database.db, { id }));
-      // Ids are never reused, so a deleted task can be tombstoned above any version it ever had.
-      const result = await cache.run("repair", (d) => (task ? d.putTask(task, epoch) : d.putTombstone(id, PG_INT_MAX, epoch)));
-      this.noteResults([result]);
-      if (result === "stale-epoch") throw new Error("cache epoch changed during repair");
-      this.stats.repairs++;
-      if (this.pendingRepairs.get(id) === seq) this.pendingRepairs.delete(id);
-    }
-    if (this.pendingRepairs.size > 0) log.info("cache repairs remain", { count: this.pendingRepairs.size });
+      const ids = new Set([...this.pendingRepairs.keys(), ...durable.map((r) => r.taskId)]);
+      if (ids.size === 0 && !this.indexDirty) return { repaired: 0, remaining: 0 };
+      if (this.indexDirty || durable.some((r) => r.indexDirty)) {
+        const wasDirty = this.indexDirty;
+        this.indexDirty = false;
+        try {
+          await cache.run("dropIndex", (d) => d.dropIndex());
+        } catch (err) {
+          this.indexDirty = this.indexDirty || wasDirty;
+          throw err;
+        }
+      }
+      let repaired = 0;
+      for (const id of ids) {
+        const seq = this.pendingRepairs.get(id);
+        const epoch = await this.captureEpoch(cache);
+        if (!epoch) throw new Error("cache epoch unavailable");
+        const task = await this.db(() => queries.getTaskById(this.database.db, { id }), { count: false });
+        // Ids are never reused, so a deleted task can be tombstoned above any version it ever had.
+        const result = await cache.run("repair", (d) => (task ? d.putTask(task, epoch) : d.putTombstone(id, PG_INT_MAX, epoch)));
+        this.noteResults([result]);
+        if (result === "stale-epoch") throw new Error("cache epoch changed during repair");
+        repaired++;
+        this.stats.repairs++;
+        if (seq !== undefined && this.pendingRepairs.get(id) === seq) this.pendingRepairs.delete(id);
+        const record = durable.find((r) => r.taskId === id);
+        if (record) await this.db(() => queries.clearCacheRepair(this.database.db, record), { count: false });
+      }
+      if (repaired > 0) log.info("cache repaired", { repaired, remaining: this.pendingRepairs.size });
+      return { repaired, remaining: this.pendingRepairs.size };
+    });
   }
 
   private async missingOrConflict(id: number): Promise<TaskError> {
@@ -430,8 +476,8 @@ export class TaskStore {
   }
 
   /** Runs a query, turning driver errors into TaskErrors without leaking their text. */
-  private async db<T>(fn: () => Promise<T>): Promise<T> {
-    this.stats.dbQueries++;
+  private async db<T>(fn: () => Promise<T>, { count = true }: { count?: boolean } = {}): Promise<T> {
+    if (count) this.stats.dbQueries++;
     try {
       return await fn();
     } catch (err) {
@@ -491,7 +537,7 @@ export async function createTaskStoreFromEnv(): Promise<TaskStore> {
         },
   );
   log.info("task store ready", { database: database.kind, cache: driver });
-  return new TaskStore({ database, cache });
+  return new TaskStore({ database, cache, repairIntervalMs: env.CACHE_REPAIR_INTERVAL_MS });
 }
 
 // One store per process, kept on globalThis so dev-server reloads don't open a new pool each time.

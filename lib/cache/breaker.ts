@@ -24,6 +24,8 @@ export class CircuitBreaker {
   private failures = 0;
   private openUntil = 0;
   private probing = false;
+  /** Calls that failed by timing out, and calls refused at once because the breaker was open. */
+  readonly stats = { timeouts: 0, rejected: 0, failures: 0, opened: 0 };
   private readonly now: () => number;
 
   constructor(private readonly options: BreakerOptions) {
@@ -38,6 +40,7 @@ export class CircuitBreaker {
   async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     const state = this.currentState;
     if (state === "open" || (state === "half-open" && this.probing)) {
+      this.stats.rejected++;
       throw new CacheUnavailableError(`cache breaker open (${operation})`);
     }
     const isProbe = state === "half-open";
@@ -52,9 +55,12 @@ export class CircuitBreaker {
       return result;
     } catch (err) {
       this.failures += 1;
+      this.stats.failures++;
+      if (err instanceof CacheUnavailableError && err.timedOut) this.stats.timeouts++;
       if (isProbe || this.failures >= this.options.failureThreshold) {
         this.openUntil = this.now() + this.options.cooldownMs;
         if (this.state !== "open") {
+          this.stats.opened++;
           log.warn("cache breaker opened", { operation, failures: this.failures, error: err instanceof Error ? err.message : String(err) });
           this.transition("open");
         }
@@ -77,7 +83,7 @@ export class CircuitBreaker {
 function withTimeout<T>(promise: Promise<T>, ms: number, operation: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CacheUnavailableError(`cache ${operation} timed out after ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new CacheUnavailableError(`cache ${operation} timed out after ${ms} ms`, true)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

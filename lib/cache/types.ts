@@ -100,7 +100,10 @@ export interface TaskCacheDriver {
 
 /** Raised by the resilient wrapper when the breaker is open: the caller should go to Postgres. */
 export class CacheUnavailableError extends Error {
-  constructor(message = "cache unavailable") {
+  constructor(
+    message = "cache unavailable",
+    readonly timedOut = false,
+  ) {
     super(message);
     this.name = "CacheUnavailableError";
   }

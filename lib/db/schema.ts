@@ -25,3 +25,17 @@ export const tasks = pgTable(
 );
 
 export type TaskRow = typeof tasks.$inferSelect;
+
+/**
+ * Cache repairs still owed: a write committed here whose cache update failed or came too late.
+ * Every instance (or, serverless, the repair route) rewrites these ids from Postgres, then deletes
+ * the row. See docs/decisions/004-durable-cache-repair.md.
+ */
+export const cacheRepairs = pgTable("cache_repairs", {
+  taskId: integer("task_id").primaryKey(),
+  /** The write was a create or delete: the list index may lack or keep the id. */
+  indexDirty: boolean("index_dirty").notNull().default(false),
+  /** Bumped each time the repair is recorded again, so a repair only clears what it has seen. */
+  generation: integer("generation").notNull().default(1),
+  recordedAt: timestamp("recorded_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+});

@@ -112,3 +112,16 @@ export function auditCache(getStore: StoreSource): Promise<Response> {
     return json(report);
   });
 }
+
+/**
+ * GET or POST /api/cache/repair: one repair pass, for schedulers on serverless deploys (long-lived
+ * servers also repair on a timer). With CRON_SECRET set, the caller must send it as a bearer token.
+ */
+export function repairCache(getStore: StoreSource, req: Request, secret: string | undefined): Promise<Response> {
+  return handle(async () => {
+    if (secret !== undefined && req.headers.get("authorization") !== `Bearer ${secret}`) {
+      throw new TaskError("unauthorized", "Send the CRON_SECRET as 'Authorization: Bearer <secret>'.");
+    }
+    return json(await (await getStore()).repairNow());
+  });
+}

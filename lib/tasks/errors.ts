@@ -6,6 +6,7 @@ export type TaskErrorCode =
   | "invalid_id"
   | "validation_failed"
   | "invalid_json"
+  | "unauthorized"
   | "payload_too_large"
   | "unsupported_media_type"
   | "not_found"
@@ -17,6 +18,7 @@ export const STATUS_BY_CODE: Record<TaskErrorCode, number> = {
   invalid_id: 400,
   validation_failed: 400,
   invalid_json: 400,
+  unauthorized: 401,
   payload_too_large: 413,
   unsupported_media_type: 415,
   not_found: 404,

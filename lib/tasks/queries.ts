@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { tasks, type TaskRow } from "../db/schema";
+import { cacheRepairs, tasks, type TaskRow } from "../db/schema";
 import type { Task } from "./schema";
 
 // The only module that speaks SQL. Each function is one statement; versions are bumped by the
@@ -114,4 +114,36 @@ export async function deleteTask(
     .where(expectedVersion === undefined ? eq(tasks.id, id) : and(eq(tasks.id, id), eq(tasks.version, expectedVersion)))
     .returning({ id: tasks.id, version: tasks.version });
   return row;
+}
+
+// ---- cache repairs (the durable record of cache writes still owed) ----------------------------
+
+export type CacheRepair = { taskId: number; indexDirty: boolean; generation: number };
+
+/** Records (or re-records) that `taskId`'s cache entry must be rewritten from Postgres. */
+export async function recordCacheRepair(db: Db, { taskId, indexDirty }: { taskId: number; indexDirty: boolean }): Promise<void> {
+  await db
+    .insert(cacheRepairs)
+    .values({ taskId, indexDirty })
+    .onConflictDoUpdate({
+      target: cacheRepairs.taskId,
+      set: {
+        indexDirty: sql`${cacheRepairs.indexDirty} or excluded.index_dirty`,
+        generation: sql`${cacheRepairs.generation} + 1`,
+        recordedAt: sql`now()`,
+      },
+    });
+}
+
+export async function listCacheRepairs(db: Db, { limit }: { limit: number }): Promise<CacheRepair[]> {
+  return db
+    .select({ taskId: cacheRepairs.taskId, indexDirty: cacheRepairs.indexDirty, generation: cacheRepairs.generation })
+    .from(cacheRepairs)
+    .orderBy(cacheRepairs.recordedAt)
+    .limit(limit);
+}
+
+/** Clears a repair, unless it was recorded again since it was read. */
+export async function clearCacheRepair(db: Db, { taskId, generation }: { taskId: number; generation: number }): Promise<void> {
+  await db.delete(cacheRepairs).where(and(eq(cacheRepairs.taskId, taskId), eq(cacheRepairs.generation, generation)));
 }
