@@ -48,7 +48,14 @@ export type TestEnv = {
   backend: TestBackend;
   prefix: string;
   databaseUrl?: string;
-  openStore(options?: { hooks?: StoreTestHooks; cache?: CacheOptions; cacheDriver?: CacheDriverName }): Promise<TaskStore>;
+  openStore(options?: {
+    hooks?: StoreTestHooks;
+    cache?: CacheOptions;
+    cacheDriver?: CacheDriverName;
+    repairIntervalMs?: number;
+    /** Reach Postgres at this URL instead (e.g. through a proxy the test controls). */
+    databaseUrl?: string;
+  }): Promise<TaskStore>;
   cleanup(): Promise<void>;
 };
 
@@ -81,7 +88,13 @@ export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
       let database;
       let cache: Cache | null;
       if (backend.database === "postgres") {
-        database = await openDatabase({ kind: "postgres", url: databaseUrl as string, poolMax: 10, prepare: true, timeoutMs: 5000 });
+        database = await openDatabase({
+          kind: "postgres",
+          url: options.databaseUrl ?? (databaseUrl as string),
+          poolMax: 10,
+          prepare: true,
+          timeoutMs: 2000,
+        });
       } else {
         // PGlite is one in-process database: every store shares it (closing is done in cleanup).
         const db = sharedPglite as NonNullable<typeof sharedPglite>;
@@ -96,7 +109,7 @@ export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
       } else {
         cache = makeCache(driver, prefix, options.cache);
       }
-      const store = new TaskStore({ database, cache, hooks: options.hooks });
+      const store = new TaskStore({ database, cache, hooks: options.hooks, repairIntervalMs: options.repairIntervalMs });
       stores.push(store);
       return store;
     },

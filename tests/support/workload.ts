@@ -1,0 +1,112 @@
+import * as queries from "@/lib/tasks/queries";
+import type { TaskStore } from "@/lib/taskStore";
+import { seededRandom } from "./random";
+
+/**
+ * A steady mixed workload (reads, updates, creates, deletes) from several clients over several
+ * store instances, for fault tests: it records every operation that failed in a way a user would
+ * see (anything but not_found/precondition_failed from racing writers) and every acknowledged write.
+ */
+export type Workload = {
+  /** Stops the clients and resolves when they have finished. */
+  stop(): Promise<void>;
+  failures: string[];
+  operations: () => number;
+  ids: number[];
+  /** Newest acknowledged version per id, and the ids whose delete was acknowledged. */
+  acked: Map<number, number>;
+  deleted: Set<number>;
+};
+
+export async function startWorkload(stores: TaskStore[], { clients = 8, seed = 1 } = {}): Promise<Workload> {
+  const rnd = seededRandom(seed);
+  const ids: number[] = [];
+  const acked = new Map<number, number>();
+  const deleted = new Set<number>();
+  const failures: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const t = await (stores[0] as TaskStore).create({ title: `workload seed ${i}` });
+    ids.push(t.id);
+    acked.set(t.id, t.version);
+  }
+  let running = true;
+  let count = 0;
+  const ack = (id: number, version: number) => acked.set(id, Math.max(acked.get(id) ?? 0, version));
+
+  async function client(n: number) {
+    const store = stores[n % stores.length] as TaskStore;
+    while (running) {
+      const id = ids[ids.length - 1 - rnd.int(Math.min(16, ids.length))] as number;
+      const roll = rnd.next();
+      try {
+        if (roll < 0.45) await store.get(id).catch(expectNotFound);
+        else if (roll < 0.6) await store.list({ limit: 50 });
+        else if (roll < 0.85) ack(id, (await store.update({ id, patch: { title: `t${rnd.int(1e6)}` } })).version);
+        else if (roll < 0.93) {
+          const t = await store.create({ title: `workload ${n}` });
+          ids.push(t.id);
+          ack(t.id, t.version);
+        } else if (ids.length > 8) {
+          await store.remove({ id });
+          deleted.add(id);
+        }
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== "not_found" && code !== "precondition_failed") {
+          failures.push(`${code ?? ""} ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+      count++;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+  const done = Promise.all(Array.from({ length: clients }, (_, n) => client(n)));
+  return {
+    async stop() {
+      running = false;
+      await done;
+    },
+    failures,
+    operations: () => count,
+    ids,
+    acked,
+    deleted,
+  };
+}
+
+function expectNotFound(err: unknown) {
+  if ((err as { code?: string }).code !== "not_found") throw err;
+}
+
+/** Acknowledged writes that Postgres does not reflect (should be none). */
+export async function lostWrites(store: TaskStore, w: Workload): Promise<string[]> {
+  const rows = new Map((await queries.listTasks(store.database.db, { limit: 100_000 })).map((t) => [t.id, t]));
+  const lost: string[] = [];
+  for (const [id, version] of w.acked) {
+    const row = rows.get(id);
+    if (w.deleted.has(id)) {
+      if (row) lost.push(`task ${id}: delete acknowledged, still in Postgres`);
+    } else if (!row || row.version < version) {
+      lost.push(`task ${id}: v${version} acknowledged, Postgres has ${row ? `v${row.version}` : "nothing"}`);
+    }
+  }
+  return lost;
+}
+
+/**
+ * Waits until the cache agrees with Postgres and no instance owes repairs; returns how long it
+ * took from `since`, or throws after `limitMs`.
+ */
+export async function waitForConvergence(stores: TaskStore[], since: number, limitMs = 10_000): Promise<number> {
+  for (;;) {
+    const audit = await (stores[0] as TaskStore).audit().catch(() => null);
+    // Repairs are left to the stores' own timers: this only watches.
+    const durable = await queries.listCacheRepairs((stores[0] as TaskStore).database.db, { limit: 1000 }).catch(() => [1]);
+    const owed = [...stores.map((s) => s.pendingRepairCount), durable.length];
+    if (audit?.ok && owed.every((n) => n === 0)) return Date.now() - since;
+    if (Date.now() - since > limitMs) {
+      throw new Error(`no convergence after ${limitMs} ms: ${JSON.stringify(audit?.findings ?? "audit failed")}, owed ${owed}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
