@@ -33,8 +33,13 @@ export const envSchema = z.object({
   DATABASE_PREPARE: z.enum(["true", "false"], { error: "DATABASE_PREPARE must be true or false." }).default("true").transform((v) => v === "true"),
   DATABASE_TIMEOUT_MS: intInRange("DATABASE_TIMEOUT_MS", 100, 600_000).default(5000),
   PGLITE_DIR: z.string().default(".data/pglite"),
-  CACHE_DRIVER: z.enum(["redis", "memory", "none"], { error: "CACHE_DRIVER must be redis, memory or none." }).optional(),
+  CACHE_DRIVER: z.enum(["redis", "upstash", "memory", "none"], { error: "CACHE_DRIVER must be redis, upstash, memory or none." }).optional(),
   REDIS_URL: url("REDIS_URL", ["redis:", "rediss:"]).optional(),
+  UPSTASH_REDIS_REST_URL: url("UPSTASH_REDIS_REST_URL", ["https:", "http:"]).optional(),
+  UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
+  /** Vercel KV / Vercel Marketplace names for the same two values. */
+  KV_REST_API_URL: url("KV_REST_API_URL", ["https:", "http:"]).optional(),
+  KV_REST_API_TOKEN: z.string().optional(),
   CACHE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/, { error: "CACHE_PREFIX must be 1-64 characters of letters, digits, : _ . -" })
@@ -47,6 +52,7 @@ export const envSchema = z.object({
   CACHE_REPAIR_INTERVAL_MS: intInRange("CACHE_REPAIR_INTERVAL_MS", 0, 3_600_000).default(1000),
   /** When set, /api/cache/repair requires `Authorization: Bearer <CRON_SECRET>` (Vercel Cron sends it). */
   CRON_SECRET: z.string().min(16, { error: "CRON_SECRET must be at least 16 characters." }).optional(),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"], { error: "LOG_LEVEL must be debug, info, warn, error or silent." }).default("info"),
   CACHE_MEMORY_MAX_ENTRIES: intInRange("CACHE_MEMORY_MAX_ENTRIES", 100, 10_000_000).default(200_000),
 });
 
@@ -72,12 +78,29 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   if (env.CACHE_DRIVER === "redis" && !env.REDIS_URL) {
     throw new Error("Invalid environment configuration:\n  CACHE_DRIVER: is redis, but REDIS_URL is not set.");
   }
+  if (env.CACHE_DRIVER === "upstash" && !upstashCredentials(env)) {
+    throw new Error(
+      "Invalid environment configuration:\n  CACHE_DRIVER: is upstash, but UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN (or KV_REST_API_URL and KV_REST_API_TOKEN) are not both set.",
+    );
+  }
   return env;
 }
 
 export const env: Env = parseEnv(process.env);
 
-/** The cache driver in effect: explicit CACHE_DRIVER, else redis when REDIS_URL is set, else memory. */
-export function resolveCacheDriver(e: Pick<Env, "CACHE_DRIVER" | "REDIS_URL">): "redis" | "memory" | "none" {
-  return e.CACHE_DRIVER ?? (e.REDIS_URL ? "redis" : "memory");
+type CacheEnv = Pick<Env, "CACHE_DRIVER" | "REDIS_URL" | "UPSTASH_REDIS_REST_URL" | "UPSTASH_REDIS_REST_TOKEN" | "KV_REST_API_URL" | "KV_REST_API_TOKEN">;
+
+/** Upstash REST credentials from either naming (Upstash's own, or Vercel's KV_*), when both parts are set. */
+export function upstashCredentials(e: Partial<CacheEnv>): { url: string; token: string } | undefined {
+  const url = e.UPSTASH_REDIS_REST_URL ?? e.KV_REST_API_URL;
+  const token = e.UPSTASH_REDIS_REST_TOKEN ?? e.KV_REST_API_TOKEN;
+  return url && token ? { url, token } : undefined;
+}
+
+/**
+ * The cache driver in effect: explicit CACHE_DRIVER; else upstash when its REST URL and token are
+ * set; else redis when REDIS_URL is set; else memory.
+ */
+export function resolveCacheDriver(e: Partial<CacheEnv>): "redis" | "upstash" | "memory" | "none" {
+  return e.CACHE_DRIVER ?? (upstashCredentials(e) ? "upstash" : e.REDIS_URL ? "redis" : "memory");
 }

@@ -27,9 +27,16 @@ export class CircuitBreaker {
   /** Calls that failed by timing out, and calls refused at once because the breaker was open. */
   readonly stats = { timeouts: 0, rejected: 0, failures: 0, opened: 0 };
   private readonly now: () => number;
+  private readonly listeners = new Set<(from: BreakerState, to: BreakerState) => void>();
 
   constructor(private readonly options: BreakerOptions) {
     this.now = options.now ?? Date.now;
+  }
+
+  /** Calls `listener` on every state change; returns a function that unsubscribes. */
+  onTransition(listener: (from: BreakerState, to: BreakerState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   get currentState(): BreakerState {
@@ -77,6 +84,7 @@ export class CircuitBreaker {
     this.state = to;
     if (to === "closed") log.info("cache breaker closed", { from });
     this.options.onTransition?.(from, to);
+    for (const l of this.listeners) l(from, to);
   }
 }
 

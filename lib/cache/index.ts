@@ -1,13 +1,15 @@
 import { CircuitBreaker, type BreakerState } from "./breaker";
 import { createMemoryDriver } from "./memory";
 import { createRedisDriver } from "./redis";
-import type { TaskCacheDriver } from "./types";
+import { createUpstashDriver } from "./upstash";
+import { CacheUnavailableError, type TaskCacheDriver } from "./types";
 
 export type CacheConfig =
   | { driver: "none" }
   | {
-      driver: "redis" | "memory";
+      driver: "redis" | "upstash" | "memory";
       redisUrl?: string;
+      upstash?: { url: string; token: string };
       prefix: string;
       ttlSeconds: number;
       timeoutMs: number;
@@ -30,6 +32,16 @@ export type Cache = {
 export const MAX_CACHE_WRITE_AGE_MS = 10_000;
 const TOMBSTONE_TTL_FLOOR_SECONDS = 300;
 
+/** Told about every cache call: for metrics. `outcome` "rejected" means refused by the open breaker. */
+export type CacheCallObserver = (operation: string, outcome: "ok" | "error" | "rejected", seconds: number) => void;
+
+const observers = new Set<CacheCallObserver>();
+/** Subscribes to every cache call of every cache in this process (lib/metrics uses it). */
+export function observeCacheCalls(observer: CacheCallObserver): () => void {
+  observers.add(observer);
+  return () => observers.delete(observer);
+}
+
 export function wrapDriver(
   driver: TaskCacheDriver,
   options: { timeoutMs: number; breakerFailures: number; breakerCooldownMs: number },
@@ -42,7 +54,20 @@ export function wrapDriver(
   return {
     driver,
     breaker,
-    run: (operation, fn) => breaker.run(operation, () => fn(driver)),
+    async run(operation, fn) {
+      if (observers.size === 0) return breaker.run(operation, () => fn(driver));
+      const started = performance.now();
+      let outcome: "ok" | "error" | "rejected" = "ok";
+      try {
+        return await breaker.run(operation, () => fn(driver));
+      } catch (err) {
+        outcome = err instanceof CacheUnavailableError && /breaker open/.test(err.message) ? "rejected" : "error";
+        throw err;
+      } finally {
+        const seconds = (performance.now() - started) / 1000;
+        for (const o of observers) o(operation, outcome, seconds);
+      }
+    },
     get breakerState() {
       return breaker.currentState;
     },
@@ -60,6 +85,9 @@ export function createCache(config: CacheConfig): Cache | null {
   if (config.driver === "redis") {
     if (!config.redisUrl) throw new Error("the redis cache driver needs REDIS_URL");
     driver = createRedisDriver({ ...ttls, url: config.redisUrl, prefix: config.prefix, commandTimeoutMs: config.timeoutMs });
+  } else if (config.driver === "upstash") {
+    if (!config.upstash) throw new Error("the upstash cache driver needs UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN");
+    driver = createUpstashDriver({ ...ttls, ...config.upstash, prefix: config.prefix, commandTimeoutMs: config.timeoutMs });
   } else {
     driver = createMemoryDriver({ ...ttls, maxEntries: config.memoryMaxEntries });
   }

@@ -34,9 +34,12 @@ export function createMemoryDriver(options: MemoryDriverOptions): TaskCacheDrive
     }
     return slot.raw;
   };
-  const isNewer = (id: number, version: number): boolean => {
+  /** As the Lua `compare`: written when absent or older, unchanged when equal, refused when newer. */
+  const compare = (id: number, version: number): PutResult => {
     const cur = decodeEntry(read(id));
-    return cur.state === "miss" || (cur.state === "hit" ? cur.task.version : cur.version) < version;
+    if (cur.state === "miss") return "written";
+    const held = cur.state === "hit" ? cur.task.version : cur.version;
+    return held < version ? "written" : held === version && cur.state === "hit" ? "unchanged" : "refused";
   };
   const write = (id: number, raw: string, ttlSeconds: number) => {
     entries.delete(id);
@@ -81,12 +84,12 @@ export function createMemoryDriver(options: MemoryDriverOptions): TaskCacheDrive
     },
     async putTask(task: Task, epoch: string): Promise<PutResult> {
       if (epoch !== currentEpoch) return "stale-epoch";
-      if (!isNewer(task.id, task.version)) return "refused";
-      write(task.id, encodeEntry(task.version, JSON.stringify(task)), jitteredTtl(options.ttlSeconds));
-      return "written";
+      const result = compare(task.id, task.version);
+      if (result === "written") write(task.id, encodeEntry(task.version, JSON.stringify(task)), jitteredTtl(options.ttlSeconds));
+      return result;
     },
     async putCreated(task: Task, epoch: string): Promise<PutResult> {
-      const result: PutResult = epoch !== currentEpoch ? "stale-epoch" : isNewer(task.id, task.version) ? "written" : "refused";
+      const result: PutResult = epoch !== currentEpoch ? "stale-epoch" : compare(task.id, task.version);
       if (result === "written") write(task.id, encodeEntry(task.version, JSON.stringify(task)), jitteredTtl(options.ttlSeconds));
       if (decodeEntry(read(task.id)).state === "tombstone") return result;
       const idx = liveIndex();
@@ -99,7 +102,7 @@ export function createMemoryDriver(options: MemoryDriverOptions): TaskCacheDrive
       return result;
     },
     async putTombstone(id: number, version: number, epoch: string): Promise<PutResult> {
-      const result: PutResult = epoch !== currentEpoch ? "stale-epoch" : isNewer(id, version) ? "written" : "refused";
+      const result: PutResult = epoch !== currentEpoch ? "stale-epoch" : compare(id, version);
       if (result === "written") write(id, encodeEntry(version, ""), options.tombstoneTtlSeconds);
       const idx = liveIndex();
       if (idx) {
@@ -148,6 +151,12 @@ export function createMemoryDriver(options: MemoryDriverOptions): TaskCacheDrive
     async readWholeIndex(): Promise<number[] | null> {
       const idx = liveIndex();
       return idx ? [...idx.ids] : null;
+    },
+    async ttls(ids: number[]): Promise<number[]> {
+      return ids.map((id) => {
+        const slot = read(id) === null ? undefined : entries.get(id);
+        return slot ? Math.ceil((slot.expiresAt - now()) / 1000) : -2;
+      });
     },
     async flush(): Promise<void> {
       entries.clear();

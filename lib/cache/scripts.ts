@@ -5,25 +5,32 @@
  * Entries are "<version>|<json>"; a tombstone is "<version>|".
  */
 
-// Shared prologue: returns 1 when KEYS[1] may take version ARGV[1] (absent, or older).
+// Shared prologue: compares the version held at `key` with `version`: 1 when the key may take it
+// (absent, or older), 2 when it already holds that very version live, 0 when it holds a newer one
+// or a tombstone at that version.
 const NEWER = `
-local function newer(key, version)
+local function compare(key, version)
   local cur = redis.call('GET', key)
-  if not cur then return true end
+  if not cur then return 1 end
   local v = tonumber(string.match(cur, '^(%d+)|'))
-  return (not v) or v < version
+  if (not v) or v < version then return 1 end
+  -- The same version as a live entry changes nothing; as a tombstone, it is a refusal.
+  if v == version and string.sub(cur, -1) ~= '|' then return 2 end
+  return 0
 end
 `;
 
 /**
  * KEYS: task, epoch. ARGV: version, json, ttl seconds, epoch.
- * Returns 1 when written, 0 when refused (same or newer version cached), -1 when the cache's epoch
- * is not the one the caller saw before reading Postgres (the cache was flushed or restarted since).
+ * Returns 1 when written, 0 when refused (a newer version is cached), 2 when that version is already
+ * cached, -1 when the cache's epoch is not the one the caller saw before reading Postgres (the
+ * cache was flushed or restarted since).
  */
 export const PUT_TASK = `${NEWER}
 if redis.call('GET', KEYS[2]) ~= ARGV[4] then return -1 end
 local version = tonumber(ARGV[1])
-if not newer(KEYS[1], version) then return 0 end
+local c = compare(KEYS[1], version)
+if c ~= 1 then return c end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
 return 1
 `;
@@ -33,16 +40,16 @@ return 1
  * tombstone), entry ttl, id, 'add'|'remove', index ttl, epoch.
  * Writes the entry (compare-and-set, and only in the epoch the caller saw) and, whatever the
  * outcome, records the id's arrival or removal in the complete index and in an index being built;
- * an id whose entry is already a tombstone is never added. Returns 1 / 0 / -1 as PUT_TASK.
+ * an id whose entry is already a tombstone is never added. Returns 1 / 0 / 2 / -1 as PUT_TASK.
  */
 export const WRITE_THROUGH_MEMBERSHIP = `${NEWER}
 local version = tonumber(ARGV[1])
 local result = 0
 if redis.call('GET', KEYS[6]) ~= ARGV[7] then
   result = -1
-elseif newer(KEYS[1], version) then
-  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
-  result = 1
+else
+  result = compare(KEYS[1], version)
+  if result == 1 then redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3]) end
 end
 local id = ARGV[4]
 local cur = redis.call('GET', KEYS[1])

@@ -8,11 +8,12 @@ export type CachedTask =
   | { state: "miss" };
 
 /**
- * Outcome of a compare-and-set: written; refused because the cache holds the same or a newer
- * version (or a tombstone); or refused because the cache was flushed or restarted after the caller
- * read its epoch, so what the caller read from Postgres may predate a write the flush erased.
+ * Outcome of a compare-and-set: written; unchanged, because the cache already holds that very
+ * version; refused, because it holds a newer one (or a tombstone); or stale-epoch, because the
+ * cache was flushed or restarted after the caller read its epoch, so what the caller read from
+ * Postgres may predate a write the flush erased. Only "written" changes the entry.
  */
-export type PutResult = "written" | "refused" | "stale-epoch";
+export type PutResult = "written" | "unchanged" | "refused" | "stale-epoch";
 
 export type IndexBuildStart =
   /** This caller holds the build lease and must call addToIndexBuild / publishIndexBuild. */
@@ -31,7 +32,7 @@ export type IndexBuildStart =
  * The list index is a set of ids ordered newest first; it is served only when complete.
  */
 export interface TaskCacheDriver {
-  readonly name: "redis" | "memory";
+  readonly name: "redis" | "upstash" | "memory";
 
   /** Returns the entry for `id`: a hit with the task, a tombstone, or a miss. Never throws for an absent key. */
   getTask(id: number): Promise<CachedTask>;
@@ -88,6 +89,9 @@ export interface TaskCacheDriver {
 
   /** Drops the list index (and any build in progress), so the next list read rebuilds it. */
   dropIndex(): Promise<void>;
+
+  /** Seconds each entry has left, in the order asked; -2 when absent. For the cache lab page. */
+  ttls(ids: number[]): Promise<number[]>;
 
   /** Drops everything this app keeps in the cache, epoch included: what a FLUSHALL or a restart does. */
   flush(): Promise<void>;

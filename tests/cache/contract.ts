@@ -46,7 +46,7 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
     test("putTask() refuses an older or equal version and keeps the newer entry", async () => {
       await driver.putTask(task(1, 5), epoch);
       expect(await driver.putTask(task(1, 4), epoch)).toBe("refused");
-      expect(await driver.putTask(task(1, 5, "same version, other title"), epoch)).toBe("refused");
+      expect(await driver.putTask(task(1, 5, "same version, other title"), epoch)).toBe("unchanged");
       expect(await driver.getTask(1)).toEqual({ state: "hit", task: task(1, 5) });
     });
 
@@ -126,7 +126,7 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       if (start.state !== "started") throw new Error("build not started");
       await driver.publishIndexBuild(start.token);
       await driver.putTask(task(4, 1), epoch); // a reader filled it before the create's write-through
-      expect(await driver.putCreated(task(4, 1), epoch)).toBe("refused");
+      expect(await driver.putCreated(task(4, 1), epoch)).toBe("unchanged");
       expect(await driver.getIndexPage({ limit: 10 })).toEqual([4]);
     });
 
@@ -247,6 +247,14 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       await driver.putTombstone(8, 2, epoch);
       expect(await driver.putCreated(task(8, 1), epoch)).toBe("refused");
       expect(await driver.getIndexPage({ limit: 10 })).toEqual([]);
+    });
+
+    test("ttls() gives the seconds left for each entry and -2 for an absent one", async () => {
+      await driver.putTask(task(1, 1), epoch);
+      const [live, absent] = await driver.ttls([1, 2]);
+      expect(live).toBeGreaterThan(3000);
+      expect(live).toBeLessThanOrEqual(3960);
+      expect(absent).toBe(-2);
     });
 
     test("ping() resolves when the cache is reachable", async () => {

@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { cacheKeys } from "@/lib/cache/keys";
 import { createRedisDriver } from "@/lib/cache/redis";
 import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueName } from "../support/services";
+import { startPrivateRedis } from "../support/redisServer";
 import { registerCacheDriverContract } from "./contract";
 
 const prefixes: string[] = [];
@@ -56,9 +57,11 @@ describe("redis driver specifics", () => {
   });
 
   test("scripts still run after Redis forgets them (SCRIPT FLUSH → NOSCRIPT → EVAL fallback)", async () => {
+    // SCRIPT FLUSH on a private redis-server, never on the shared one.
+    const own = await startPrivateRedis();
     const prefix = uniqueName("wtt");
-    const driver = createRedisDriver({ url: TEST_REDIS_URL, prefix, ttlSeconds: 60, tombstoneTtlSeconds: 60, commandTimeoutMs: 2000 });
-    const admin = new Redis(TEST_REDIS_URL);
+    const driver = createRedisDriver({ url: own.url, prefix, ttlSeconds: 60, tombstoneTtlSeconds: 60, commandTimeoutMs: 2000 });
+    const admin = new Redis(own.url);
     try {
       await driver.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await driver.epoch());
       await admin.script("FLUSH");
@@ -66,8 +69,8 @@ describe("redis driver specifics", () => {
       expect(await driver.getTask(1)).toMatchObject({ state: "hit", task: { title: "t2" } });
     } finally {
       admin.disconnect();
-      await deleteKeysWithPrefix(TEST_REDIS_URL, prefix);
       await driver.close();
+      await own.stop();
     }
   });
 });

@@ -1,9 +1,10 @@
 import { createCache, type Cache } from "@/lib/cache";
 import { openDatabase } from "@/lib/db/client";
 import { TaskStore, type StoreTestHooks } from "@/lib/taskStore";
+import { startUpstashBridge } from "./upstashBridge";
 import { createTestDatabase, deleteKeysWithPrefix, TEST_REDIS_URL, uniqueName } from "./services";
 
-export type CacheDriverName = "redis" | "memory" | "none";
+export type CacheDriverName = "redis" | "upstash" | "memory" | "none";
 
 export type TestBackend = {
   name: string;
@@ -15,21 +16,27 @@ export type TestBackend = {
 export const BACKENDS: TestBackend[] = [
   { name: "postgres + redis", database: "postgres", cacheDriver: "redis" },
   { name: "pglite + memory", database: "pglite", cacheDriver: "memory" },
+  { name: "postgres + upstash (REST bridge to Redis)", database: "postgres", cacheDriver: "upstash" },
 ];
 
 export type CacheOptions = {
   redisUrl?: string;
+  upstash?: { url: string; token: string };
   timeoutMs?: number;
   breakerFailures?: number;
   breakerCooldownMs?: number;
   ttlSeconds?: number;
 };
 
+let activeBridge: { url: string; token: string } | undefined;
+
 export function makeCache(driver: CacheDriverName, prefix: string, options: CacheOptions = {}): Cache | null {
   if (driver === "none") return null;
   return createCache({
     driver,
     redisUrl: options.redisUrl ?? TEST_REDIS_URL,
+    // Without explicit credentials, the REST bridge of the current upstash test env.
+    upstash: options.upstash ?? (activeBridge ? { url: activeBridge.url, token: activeBridge.token } : undefined),
     prefix,
     ttlSeconds: options.ttlSeconds ?? 3600,
     timeoutMs: options.timeoutMs ?? 1000,
@@ -66,6 +73,8 @@ export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
   let databaseUrl: string | undefined;
   let sharedPglite: Awaited<ReturnType<typeof openDatabase>> | undefined;
   let sharedMemoryCache: Cache | null | undefined;
+  const bridge = backend.cacheDriver === "upstash" ? await startUpstashBridge(TEST_REDIS_URL) : undefined;
+  if (bridge) activeBridge = bridge;
 
   if (backend.database === "postgres") {
     const db = await createTestDatabase();
@@ -106,6 +115,8 @@ export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
         const shared = sharedMemoryCache as Cache;
         cache = { ...shared, close: async () => {} } as Cache;
         Object.defineProperty(cache, "breakerState", { get: () => shared.breakerState });
+      } else if (driver === "upstash" && bridge) {
+        cache = makeCache(driver, prefix, { upstash: { url: bridge.url, token: bridge.token }, ...options.cache });
       } else {
         cache = makeCache(driver, prefix, options.cache);
       }
@@ -117,7 +128,8 @@ export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
       await Promise.allSettled(stores.map((s) => s.close()));
       await sharedMemoryCache?.close();
       await sharedPglite?.close();
-      if (backend.cacheDriver === "redis") await deleteKeysWithPrefix(TEST_REDIS_URL, prefix);
+      await bridge?.close();
+      if (backend.cacheDriver === "redis" || backend.cacheDriver === "upstash") await deleteKeysWithPrefix(TEST_REDIS_URL, prefix);
       await drop?.();
     },
   };
