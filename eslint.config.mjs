@@ -14,7 +14,7 @@ export default defineConfig([
     },
   },
   {
-    files: ["lib/env.ts", "lib/log.ts", "scripts/**", "tests/**", "playwright.config.ts", "vitest.config.ts", "bench/**", "*.config.*", "instrumentation.ts"],
+    files: ["lib/env.ts", "scripts/**", "tests/**", "playwright.config.ts", "vitest.config.ts", "bench/**", "*.config.*", "instrumentation.ts"],
     rules: { "no-restricted-properties": "off" },
   },
 ]);

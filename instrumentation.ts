@@ -6,5 +6,6 @@ export async function register() {
   // Open the database and apply migrations now rather than on the first request. If Postgres is
   // down the server still starts: requests answer 503 until it is back, then the store opens.
   const { getTaskStore } = await import("./lib/taskStore");
-  await getTaskStore().catch(() => {});
+  const store = await getTaskStore().catch(() => undefined);
+  if (store) (await import("./lib/metrics")).attachStore(store);
 }

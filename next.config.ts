@@ -5,7 +5,7 @@ import "./lib/env";
 
 const nextConfig: NextConfig = {
   // PGlite ships WebAssembly and data files that must be loaded from node_modules, not bundled.
-  serverExternalPackages: ["@electric-sql/pglite", "ioredis", "postgres"],
+  serverExternalPackages: ["@electric-sql/pglite", "ioredis", "postgres", "pino", "prom-client"],
   poweredByHeader: false,
 };
 

@@ -44,7 +44,7 @@ export default async function Home() {
         )}
       </main>
       <footer className="footer">
-        <p>Postgres is the source of truth; every write goes through the Redis cache.</p>
+        <p>Postgres is the source of truth; every write goes through the <a className="lab-link" href="/cache" aria-label="Redis cache (open the cache lab)">Redis cache</a>.</p>
       </footer>
     </div>
   );

@@ -1,28 +1,23 @@
-/** Structured JSON log lines on stdout/stderr; details that must never reach a client go here. */
-type Level = "debug" | "info" | "warn" | "error";
+import pino from "pino";
+import { env } from "./env";
 
-function serialiseError(err: unknown): unknown {
-  if (!(err instanceof Error)) return err;
-  const out: Record<string, unknown> = { name: err.name, message: err.message };
-  const code = (err as { code?: unknown }).code;
-  if (code !== undefined) out.code = code;
-  if (err.stack) out.stack = err.stack;
-  if (err.cause !== undefined) out.cause = serialiseError(err.cause);
-  return out;
-}
+/**
+ * Structured JSON logs (pino), one object per line. Details that must never reach a client (driver
+ * errors, stacks) go here and only here.
+ */
+const holder = globalThis as unknown as { __logger?: pino.Logger };
+const logger = (holder.__logger ??= pino({
+  level: env.LOG_LEVEL,
+  base: { service: "writethrough-tasks" },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label) => ({ level: label }) },
+}));
 
-function write(level: Level, msg: string, fields?: Record<string, unknown>) {
-  if (level === "debug" && process.env.LOG_LEVEL !== "debug") return;
-  const line: Record<string, unknown> = { level, time: new Date().toISOString(), msg };
-  for (const [k, v] of Object.entries(fields ?? {})) line[k] = k === "err" ? serialiseError(v) : v;
-  const text = JSON.stringify(line);
-  if (level === "error" || level === "warn") console.error(text);
-  else console.log(text);
-}
+type Fields = Record<string, unknown>;
 
 export const log = {
-  debug: (msg: string, fields?: Record<string, unknown>) => write("debug", msg, fields),
-  info: (msg: string, fields?: Record<string, unknown>) => write("info", msg, fields),
-  warn: (msg: string, fields?: Record<string, unknown>) => write("warn", msg, fields),
-  error: (msg: string, fields?: Record<string, unknown>) => write("error", msg, fields),
+  debug: (msg: string, fields?: Fields) => logger.debug(fields ?? {}, msg),
+  info: (msg: string, fields?: Fields) => logger.info(fields ?? {}, msg),
+  warn: (msg: string, fields?: Fields) => logger.warn(fields ?? {}, msg),
+  error: (msg: string, fields?: Fields) => logger.error(fields ?? {}, msg),
 };

@@ -1,9 +1,10 @@
-import { env, resolveCacheDriver } from "./env";
+import { env, resolveCacheDriver, upstashCredentials } from "./env";
 import { createCache, MAX_CACHE_WRITE_AGE_MS, type Cache } from "./cache";
 import type { CachedTask, PutResult, TaskCacheDriver } from "./cache/types";
 import { openDatabase, type Database, type DatabaseConfig } from "./db/client";
 import { toTaskError } from "./db/errors";
 import { log } from "./log";
+import { CacheEventLog } from "./cacheEvents";
 import { SingleFlight } from "./singleFlight";
 import { isTaskError, TaskError } from "./tasks/errors";
 import * as queries from "./tasks/queries";
@@ -36,7 +37,7 @@ export type AuditFinding = {
 
 /** What `npm run cache:audit` and GET /api/cache/audit report: the cache compared with Postgres. */
 export type CacheAuditReport = {
-  driver: "redis" | "memory" | "none";
+  driver: "redis" | "upstash" | "memory" | "none";
   /** Cached task entries compared (live entries and tombstones). */
   checked: number;
   /** Entries at another version or with other content than Postgres, or tombstones of live tasks. */
@@ -50,6 +51,23 @@ export type CacheAuditReport = {
   ok: boolean;
   /** Up to 20 examples. */
   findings: AuditFinding[];
+};
+
+/** One task as the cache lab shows it: Postgres and the cache side by side. */
+export type TaskCacheView = {
+  id: number;
+  postgres: { version: number; title: string; done: boolean } | null;
+  cache: { state: "hit"; version: number; title: string; done: boolean } | { state: "tombstone"; version: number } | { state: "miss" };
+  ttlSeconds: number | null;
+  /** fresh: cache = Postgres; stale: cache older or different; ghost: cached but gone from Postgres; unknown: the cache could not be read. */
+  status: "fresh" | "stale" | "absent" | "tombstone" | "ghost" | "unknown";
+};
+
+export type HealthReport = {
+  /** ok; degraded: the cache is down or its breaker open (the app still works); down: Postgres is unreachable. */
+  status: "ok" | "degraded" | "down";
+  db: { ok: boolean; latencyMs: number | null };
+  cache: { driver: "redis" | "upstash" | "memory" | "none"; ok: boolean; latencyMs: number | null; breaker: string | null };
 };
 
 export type TaskStoreDeps = {
@@ -92,12 +110,15 @@ export class TaskStore {
   private repairTimer: ReturnType<typeof setInterval> | undefined;
   /** Counters for tests and metrics: Postgres statements issued, compare-and-set refusals, repairs done. */
   readonly stats = { dbQueries: 0, casRefusals: 0, repairs: 0 };
+  /** The last cache events and counters per kind, for the cache lab page and metrics. */
+  readonly events = new CacheEventLog();
 
   constructor(deps: TaskStoreDeps) {
     this.database = deps.database;
     this.cache = deps.cache;
     this.hooks = deps.hooks ?? {};
     this.now = deps.now ?? Date.now;
+    this.cache?.breaker.onTransition((from, to) => this.events.record("breaker", { detail: `${from} → ${to}` }));
     if (this.cache && deps.repairIntervalMs) {
       this.repairTimer = setInterval(() => void this.repairNow().catch(() => undefined), deps.repairIntervalMs);
       this.repairTimer.unref();
@@ -109,13 +130,30 @@ export class TaskStore {
     return this.pendingRepairs.size + (this.indexDirty ? 1 : 0);
   }
 
-  get cacheDriverName(): "redis" | "memory" | "none" {
+  get cacheDriverName(): "redis" | "upstash" | "memory" | "none" {
     return this.cache?.driver.name ?? "none";
   }
 
   // ---- reads -------------------------------------------------------------------------------
 
   async get(id: number): Promise<{ task: Task; cache: CacheOutcome }> {
+    try {
+      const result = await this.readOne(id);
+      this.events.record(result.cache === "HIT" ? "hit" : result.cache === "MISS" ? "miss" : "bypass");
+      return result;
+    } catch (err) {
+      if (isTaskError(err) && err.code === "not_found") this.events.record(this.cache ? "hit" : "bypass");
+      throw err;
+    }
+  }
+
+  async list(args: { limit: number; cursor?: number }): Promise<TaskPage> {
+    const page = await this.readPage(args);
+    this.events.record(page.cache === "HIT" ? "hit" : page.cache === "MISS" ? "miss" : "bypass");
+    return page;
+  }
+
+  private async readOne(id: number): Promise<{ task: Task; cache: CacheOutcome }> {
     const cache = await this.usableCache();
     if (cache) {
       try {
@@ -135,7 +173,7 @@ export class TaskStore {
     return { task, cache: "BYPASS" };
   }
 
-  async list({ limit, cursor }: { limit: number; cursor?: number }): Promise<TaskPage> {
+  private async readPage({ limit, cursor }: { limit: number; cursor?: number }): Promise<TaskPage> {
     const cache = await this.usableCache();
     let outcome: CacheOutcome = "BYPASS";
     if (cache) {
@@ -164,7 +202,7 @@ export class TaskStore {
     const epoch = await this.captureEpoch();
     const startedAt = this.now();
     const task = await this.db(() => queries.insertTask(this.database.db, { title: input.title, done: input.done ?? false }));
-    await this.writeThrough("putCreated", task.id, startedAt, true, (d) => d.putCreated(task, epoch ?? ""));
+    await this.writeThrough("putCreated", task.id, task.version, startedAt, true, (d) => d.putCreated(task, epoch ?? ""));
     return task;
   }
 
@@ -173,7 +211,7 @@ export class TaskStore {
     const startedAt = this.now();
     const task = await this.db(() => queries.updateTask(this.database.db, { id, patch, expectedVersion }));
     if (!task) throw await this.missingOrConflict(id);
-    await this.writeThrough("putTask", id, startedAt, false, (d) => d.putTask(task, epoch ?? ""));
+    await this.writeThrough("putTask", id, task.version, startedAt, false, (d) => d.putTask(task, epoch ?? ""));
     return task;
   }
 
@@ -185,12 +223,76 @@ export class TaskStore {
     // The delete is the state after the row's last version, so its tombstone outranks that version:
     // a late fill or write-through carrying it is refused.
     const tombstoneVersion = deleted.version + 1;
-    await this.writeThrough("putTombstone", id, startedAt, true, (d) => d.putTombstone(id, tombstoneVersion, epoch ?? ""));
+    await this.writeThrough("putTombstone", id, tombstoneVersion, startedAt, true, (d) => d.putTombstone(id, tombstoneVersion, epoch ?? ""));
+  }
+
+  /** Round trips to Postgres and to the cache, each bounded by `timeoutMs`: for /api/health. */
+  async health(timeoutMs: number): Promise<HealthReport> {
+    const timed = async (fn: () => Promise<void>) => {
+      const started = performance.now();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        await Promise.race([fn(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("timeout")), timeoutMs)))]);
+        return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
+      } catch {
+        return { ok: false, latencyMs: null };
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const [db, cache] = await Promise.all([
+      timed(() => this.database.ping()),
+      this.cache ? timed(() => (this.cache as Cache).driver.ping()) : Promise.resolve({ ok: true, latencyMs: null }),
+    ]);
+    return {
+      status: !db.ok ? "down" : cache.ok && this.cache?.breakerState !== "open" ? "ok" : "degraded",
+      db,
+      cache: { driver: this.cacheDriverName, ...cache, breaker: this.cache?.breakerState ?? null },
+    };
   }
 
   async close(): Promise<void> {
     clearInterval(this.repairTimer);
     await Promise.allSettled([this.cache?.close(), this.database.close()]);
+  }
+
+  /** Postgres and the cache side by side for `ids` (read straight from both, bypassing the protocol). */
+  async inspect(ids: number[]): Promise<TaskCacheView[]> {
+    const rows = new Map((await this.db(() => queries.getTasksByIds(this.database.db, { ids }), { count: false })).map((t) => [t.id, t]));
+    const cache = this.cache;
+    let entries: CachedTask[] = ids.map(() => ({ state: "miss" }));
+    let ttls = ids.map(() => -2);
+    let cacheUnknown = false;
+    if (cache) {
+      try {
+        [entries, ttls] = await Promise.all([cache.run("getTasks", (d) => d.getTasks(ids)), cache.run("ttls", (d) => d.ttls(ids))]);
+      } catch {
+        cacheUnknown = true; // Redis is down or the breaker open: say so rather than fail the page
+      }
+    }
+    return ids.map((id, i) => {
+      const row = rows.get(id);
+      const entry = entries[i] ?? { state: "miss" };
+      const ttl = ttls[i] ?? -2;
+      const cache: TaskCacheView["cache"] =
+        entry.state === "hit"
+          ? { state: "hit", version: entry.task.version, title: entry.task.title, done: entry.task.done }
+          : entry;
+      const status: TaskCacheView["status"] = cacheUnknown
+        ? "unknown"
+        : entry.state === "miss"
+          ? "absent"
+          : entry.state === "tombstone"
+            ? row ? "stale" : "tombstone"
+            : !row ? "ghost" : JSON.stringify(entry.task) === JSON.stringify(row) ? "fresh" : "stale";
+      return {
+        id,
+        postgres: row ? { version: row.version, title: row.title, done: row.done } : null,
+        cache,
+        ttlSeconds: ttl >= 0 ? ttl : null,
+        status,
+      };
+    });
   }
 
   /**
@@ -337,6 +439,11 @@ export class TaskStore {
     try {
       const results = await Promise.all(tasks.map((task) => cache.run("putTask", (d) => d.putTask(task, epoch))));
       this.noteResults(results);
+      results.forEach((r, i) => {
+        const t = tasks[i] as Task;
+        // "unchanged" is the common case of a fill racing nothing: the entry is already right.
+        if (r !== "unchanged") this.events.record(r === "written" ? "fill" : r, { taskId: t.id, version: t.version, detail: r === "written" ? "miss-fill" : "miss-fill refused" });
+      });
       return results;
     } catch {
       return tasks.map(() => "failed");
@@ -373,6 +480,7 @@ export class TaskStore {
   private async writeThrough(
     operation: string,
     id: number,
+    version: number,
     startedAt: number,
     changesMembership: boolean,
     write: (d: TaskCacheDriver) => Promise<PutResult>,
@@ -383,6 +491,12 @@ export class TaskStore {
       if (this.now() - startedAt > MAX_CACHE_WRITE_AGE_MS) throw new Error("write-through too late to be trusted");
       const result = await this.cache.run(operation, write);
       this.noteResults([result]);
+      const landed = result === "written" || result === "unchanged";
+      this.events.record(landed ? (operation === "putTombstone" ? "tombstone" : "write-through") : result, {
+        taskId: id,
+        version,
+        detail: result === "unchanged" ? `${operation} (already cached by a fill)` : operation,
+      });
       if (result === "stale-epoch") {
         // The cache was flushed or restarted since this write began: the list index was updated,
         // but the entry must be rewritten from Postgres under the new epoch.
@@ -402,6 +516,7 @@ export class TaskStore {
   private async recordRepair(id: number, indexToo: boolean, reason: unknown) {
     this.pendingRepairs.set(id, ++this.repairSeq);
     if (indexToo) this.indexDirty = true;
+    this.events.record("repair-recorded", { taskId: id, detail: reason instanceof Error ? reason.message : String(reason) });
     if (this.cache?.breakerState === "closed") {
       log.warn("cache write-through failed; repair recorded", { taskId: id, reason: reason instanceof Error ? reason.message : String(reason) });
     }
@@ -460,6 +575,7 @@ export class TaskStore {
         if (result === "stale-epoch") throw new Error("cache epoch changed during repair");
         repaired++;
         this.stats.repairs++;
+        this.events.record("repair", { taskId: id, version: task?.version, detail: task ? "rewritten from Postgres" : "tombstoned: gone from Postgres" });
         if (seq !== undefined && this.pendingRepairs.get(id) === seq) this.pendingRepairs.delete(id);
         const record = durable.find((r) => r.taskId === id);
         if (record) await this.db(() => queries.clearCacheRepair(this.database.db, record), { count: false });
@@ -478,15 +594,25 @@ export class TaskStore {
   /** Runs a query, turning driver errors into TaskErrors without leaking their text. */
   private async db<T>(fn: () => Promise<T>, { count = true }: { count?: boolean } = {}): Promise<T> {
     if (count) this.stats.dbQueries++;
+    const started = performance.now();
     try {
-      return await fn();
+      const result = await fn();
+      queryObserver?.((performance.now() - started) / 1000, "ok");
+      return result;
     } catch (err) {
+      queryObserver?.((performance.now() - started) / 1000, "error");
       const taskError = toTaskError(err);
       if (taskError.code === "service_unavailable") log.warn("database unavailable", { err });
       else if (taskError.code === "internal_error") log.error("database query failed", { err });
       throw taskError;
     }
   }
+}
+
+let queryObserver: ((seconds: number, outcome: "ok" | "error") => void) | undefined;
+/** Told the duration of every Postgres statement the store runs (lib/metrics uses it). */
+export function observeQueries(observer: typeof queryObserver) {
+  queryObserver = observer;
 }
 
 function notFound(id: number): TaskError {
@@ -528,6 +654,7 @@ export async function createTaskStoreFromEnv(): Promise<TaskStore> {
       : {
           driver,
           redisUrl: env.REDIS_URL,
+          upstash: upstashCredentials(env),
           prefix: env.CACHE_PREFIX,
           ttlSeconds: env.CACHE_TTL_SECONDS,
           timeoutMs: env.CACHE_TIMEOUT_MS,

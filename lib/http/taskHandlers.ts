@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { TaskStore } from "../taskStore";
 import { TaskError } from "../tasks/errors";
 import {
@@ -123,5 +124,39 @@ export function repairCache(getStore: StoreSource, req: Request, secret: string 
       throw new TaskError("unauthorized", "Send the CRON_SECRET as 'Authorization: Bearer <secret>'.");
     }
     return json(await (await getStore()).repairNow());
+  });
+}
+
+const cacheStateQuerySchema = z.strictObject({
+  ids: z
+    .string()
+    .regex(/^([1-9][0-9]{0,9})(,[1-9][0-9]{0,9}){0,199}$/, { error: "ids must be up to 200 task ids separated by commas." })
+    .transform((s) => [...new Set(s.split(",").map(Number))])
+    .refine((ids) => ids.every((id) => id <= PG_INT_MAX), { error: "ids must be task ids." })
+    .optional(),
+  after: z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,15})$/, { error: "after must be an event number." })
+    .transform(Number)
+    .optional(),
+});
+
+/**
+ * GET /api/cache/state?ids=1,2&after=N: what the cache lab page shows: the cache and Postgres side
+ * by side for those tasks, the hit ratio since start, the breaker, and the cache events after N.
+ */
+export function cacheState(getStore: StoreSource, req: Request): Promise<Response> {
+  return handle(async () => {
+    const query = parseWith(cacheStateQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
+    const store = await getStore();
+    return json({
+      driver: store.cacheDriverName,
+      breaker: store.cache?.breakerState ?? null,
+      hitRatio: store.events.hitRatio,
+      counts: store.events.counts,
+      pendingRepairs: store.pendingRepairCount,
+      tasks: query.ids ? await store.inspect(query.ids) : [],
+      events: store.events.recent(query.after ?? 0),
+    });
   });
 }

@@ -47,3 +47,17 @@ test("A program sending bad input gets a 4xx JSON error, never a stack trace", a
   const body = await malformed.text();
   expect(body).not.toMatch(/at .*\.(js|ts):\d+|node_modules/);
 });
+
+test("An operator checks health and scrapes metrics from the running server", async ({ request }) => {
+  const health = await request.get("/api/health", { headers: { "x-request-id": "e2e-health-check" } });
+  expect(health.status()).toBe(200);
+  expect(health.headers()["x-request-id"]).toBe("e2e-health-check");
+  expect(await health.json()).toMatchObject({ status: "ok", db: { ok: true }, cache: { ok: true, breaker: "closed" } });
+
+  await request.get("/api/tasks");
+  const metrics = await request.get("/api/metrics");
+  expect(metrics.status()).toBe(200);
+  const text = await metrics.text();
+  expect(text).toMatch(/^wt_http_request_duration_seconds_count\{method="GET",route="\/api\/tasks",status="200"\} [1-9]/m);
+  expect(text).toMatch(/^wt_cache_reads_total\{outcome="(hit|miss)"\} [1-9]/m);
+});

@@ -1,9 +1,10 @@
+import { withRequestLog } from "@/lib/http/route";
 import { auditCache } from "@/lib/http/taskHandlers";
 import { getTaskStore } from "@/lib/taskStore";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
-export async function GET() {
+export const GET = withRequestLog("/api/cache/audit", async () => {
   return auditCache(getTaskStore);
-}
+});

@@ -1,3 +1,4 @@
+import { withRequestLog } from "@/lib/http/route";
 import { env } from "@/lib/env";
 import { repairCache } from "@/lib/http/taskHandlers";
 import { getTaskStore } from "@/lib/taskStore";
@@ -6,10 +7,10 @@ export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
 // Vercel Cron calls GET; other schedulers may POST. Both run one repair pass.
-export async function GET(req: Request) {
+export const GET = withRequestLog("/api/cache/repair", async (req: Request) => {
   return repairCache(getTaskStore, req, env.CRON_SECRET);
-}
+});
 
-export async function POST(req: Request) {
+export const POST = withRequestLog("/api/cache/repair", async (req: Request) => {
   return repairCache(getTaskStore, req, env.CRON_SECRET);
-}
+});

@@ -1,3 +1,4 @@
+import { withRequestLog } from "@/lib/http/route";
 import { deleteTask, getTask, updateTask } from "@/lib/http/taskHandlers";
 import { getTaskStore } from "@/lib/taskStore";
 
@@ -6,17 +7,17 @@ export const dynamic = "force-dynamic";
 
 type Context = { params: Promise<{ id: string }> };
 
-export async function GET(req: Request, { params }: Context) {
+export const GET = withRequestLog("/api/tasks/[id]", async (req: Request, { params }: Context) => {
   const { id } = await params;
   return getTask(getTaskStore, req, id);
-}
+});
 
-export async function PATCH(req: Request, { params }: Context) {
+export const PATCH = withRequestLog("/api/tasks/[id]", async (req: Request, { params }: Context) => {
   const { id } = await params;
   return updateTask(getTaskStore, req, id);
-}
+});
 
-export async function DELETE(req: Request, { params }: Context) {
+export const DELETE = withRequestLog("/api/tasks/[id]", async (req: Request, { params }: Context) => {
   const { id } = await params;
   return deleteTask(getTaskStore, req, id);
-}
+});

@@ -1,0 +1,77 @@
+"use client";
+
+import { MAX_EVENTS, clockTime, describeDetail, type CacheEvent, type CacheEventKind } from "./labClient";
+
+type ListedKind = Exclude<CacheEventKind, "hit" | "miss" | "bypass">;
+
+const KIND_MEANING: Record<ListedKind, string> = {
+  "write-through": "a write reached Postgres, then the cache (compare-and-set)",
+  fill: "a read missed and copied the task from Postgres into the cache",
+  refused: "the cache already held a newer version, so it kept that",
+  "stale-epoch": "the cache was flushed or restarted since the write began, so the write refused itself",
+  tombstone: "a delete left a marker so no late write can bring the task back",
+  "repair-recorded": "a cache write failed; the task is queued to be rewritten from Postgres",
+  repair: "a queued task was rewritten from Postgres",
+  breaker: "the circuit breaker changed state",
+};
+
+export default function EventFeed({ events, loading }: { events: CacheEvent[] | undefined; loading: boolean }) {
+  const list = events ?? [];
+  return (
+    <section className="card lab-card" aria-labelledby="lab-events-title">
+      <div className="lab-section-head">
+        <h2 id="lab-events-title">Cache events</h2>
+        <p className="lab-hint">Newest first; the last {MAX_EVENTS} are kept. Reads are only counted, not listed.</p>
+      </div>
+      <div className="lab-events-scroll" role="region" aria-label="Cache events, scrollable" tabIndex={0}>
+        <ol className="lab-events" aria-label="Cache events" aria-live="polite" aria-relevant="additions">
+          {list.map((event) => (
+            <li key={event.seq} className="lab-event">
+              <time dateTime={event.at} className="lab-event-time">
+                {clockTime(new Date(event.at))}
+              </time>{" "}
+              <span className={`lab-badge lab-kind lab-kind-${event.kind}`}>{event.kind}</span>{" "}
+              <span className="lab-event-task">{event.taskId !== undefined ? `task ${event.taskId}` : <Dash text="no task" />}</span>{" "}
+              <span className="lab-event-version">
+                {event.version !== undefined ? `v${event.version}` : <Dash text="no version" />}
+              </span>{" "}
+              <span className="lab-event-detail">
+                {describeDetail(event.detail)}
+                {event.detail && describeDetail(event.detail) !== event.detail && (
+                  <code className="lab-subtle"> {event.detail}</code>
+                )}
+              </span>
+            </li>
+          ))}
+        </ol>
+        {list.length === 0 && (
+          <p className="lab-empty">{loading ? "Loading events…" : "No cache events yet. Make a write above."}</p>
+        )}
+      </div>
+      <details className="lab-legend">
+        <summary>What the events mean</summary>
+        <dl>
+          {(Object.keys(KIND_MEANING) as ListedKind[]).map((kind) => (
+            <div key={kind}>
+              <dt>
+                <span className={`lab-badge lab-kind lab-kind-${kind}`}>{kind}</span>
+              </dt>
+              <dd>{KIND_MEANING[kind]}</dd>
+            </div>
+          ))}
+        </dl>
+      </details>
+    </section>
+  );
+}
+
+function Dash({ text }: { text: string }) {
+  return (
+    <>
+      <span aria-hidden="true" className="lab-subtle">
+        —
+      </span>
+      <span className="visually-hidden">{text}</span>
+    </>
+  );
+}

@@ -1,0 +1,117 @@
+// Shared types, fetch helpers and formatters for the cache lab page (client side only).
+import type { CacheEvent, CacheEventKind } from "@/lib/cacheEvents";
+import type { CacheAuditReport, TaskCacheView } from "@/lib/taskStore";
+import type { Task } from "@/lib/tasks/schema";
+
+export type { CacheAuditReport, CacheEvent, CacheEventKind, Task, TaskCacheView };
+
+export type BreakerState = "closed" | "open" | "half-open";
+
+/** GET /api/cache/state */
+export type CacheState = {
+  driver: "redis" | "memory" | "none";
+  breaker: BreakerState | null;
+  hitRatio: number | null;
+  counts: Record<CacheEventKind, number>;
+  pendingRepairs: number;
+  tasks: TaskCacheView[];
+  events: CacheEvent[];
+};
+
+/** Events the page keeps on screen. */
+export const MAX_EVENTS = 100;
+/** The state endpoint accepts up to 200 ids. */
+export const MAX_WATCHED_IDS = 200;
+/** First page of /api/tasks shown on the lab. */
+export const LIST_LIMIT = 50;
+
+/** An error whose message is fit to show (the API's public message, or a network hint). */
+export class LabError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = "LabError";
+  }
+}
+
+/** fetch + JSON with the API's `{ error: { message } }` turned into a LabError. Aborts pass through. */
+export async function requestJson<T>(url: string, init?: RequestInit): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(url, { cache: "no-store", ...init });
+  } catch (err) {
+    if (init?.signal?.aborted) throw err;
+    throw new LabError("Couldn't reach the server. Check your connection.");
+  }
+  if (response.status === 204) return undefined as T;
+  const body: unknown = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = (body as { error?: { message?: unknown } } | null)?.error?.message;
+    throw new LabError(typeof message === "string" ? message : `The server answered ${response.status}.`, response.status);
+  }
+  return body as T;
+}
+
+export function sendJson<T>(url: string, method: "POST" | "PATCH" | "DELETE", data?: unknown): Promise<T> {
+  return requestJson<T>(url, {
+    method,
+    headers: data === undefined ? undefined : { "Content-Type": "application/json" },
+    body: data === undefined ? undefined : JSON.stringify(data),
+  });
+}
+
+/** Event kinds that take a sequence number (reads are only counted), so their count = the last seq. */
+const LISTED_KINDS: CacheEventKind[] = [
+  "write-through",
+  "fill",
+  "refused",
+  "stale-epoch",
+  "tombstone",
+  "repair-recorded",
+  "repair",
+  "breaker",
+];
+
+export function listedEventCount(counts: Record<CacheEventKind, number>): number {
+  return LISTED_KINDS.reduce((sum, kind) => sum + (counts[kind] ?? 0), 0);
+}
+
+export const COUNTER_KINDS: CacheEventKind[] = ["hit", "miss", "bypass", ...LISTED_KINDS];
+
+/** "14:03:09" in the viewer's time zone, 24-hour. */
+export function clockTime(date: Date): string {
+  return date.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+}
+
+/** 3540 → "59 min", 42 → "42 s", 3900 → "1 h 5 min". */
+export function formatTtl(seconds: number | null): string {
+  if (seconds === null) return "—";
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  return rest === 0 ? `${hours} h` : `${hours} h ${rest} min`;
+}
+
+const percent = new Intl.NumberFormat("en-GB", { style: "percent", maximumFractionDigits: 1 });
+
+export function formatRatio(ratio: number | null): string {
+  return ratio === null ? "—" : percent.format(ratio);
+}
+
+/** What the store's operation names mean, for people reading the events list. */
+const OPERATION_LABELS: Record<string, string> = {
+  putCreated: "create",
+  putTask: "update",
+  putTombstone: "delete",
+  "miss-fill": "filled on a miss",
+  "miss-fill refused": "fill refused: the cache already had a newer version",
+};
+
+export function describeDetail(detail: string | undefined): string {
+  if (!detail) return "";
+  return OPERATION_LABELS[detail] ?? detail;
+}

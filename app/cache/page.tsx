@@ -1,0 +1,26 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { connection } from "next/server";
+import CacheLab from "./CacheLab";
+
+export const metadata: Metadata = {
+  title: "Cache lab · writethrough-tasks",
+  description: "Watch a write go through Postgres and the write-through cache, version by version.",
+};
+
+export default async function CacheLabPage() {
+  // Render per request: the lab reads live state in the browser, and `next build` must never
+  // touch the database or the cache.
+  await connection();
+
+  return (
+    <div className="shell lab-shell">
+      <CacheLab />
+      <footer className="footer">
+        <p>
+          The lab reads <code>/api/cache/state</code> every second. <Link href="/">Back to the tasks</Link>
+        </p>
+      </footer>
+    </div>
+  );
+}

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { openDatabase } from "@/lib/db/client";
+import { health, prometheusMetrics } from "@/lib/http/opsHandlers";
+import { attachStore } from "@/lib/metrics";
+import { withRequestLog } from "@/lib/http/route";
+import { getTask } from "@/lib/http/taskHandlers";
+import { TaskError } from "@/lib/tasks/errors";
+import { TaskStore } from "@/lib/taskStore";
+import { BACKENDS, createTestEnv, makeCache, type TestEnv } from "../support/backends";
+import { freePort } from "../support/redisServer";
+
+const backend = BACKENDS.find((b) => b.cacheDriver === "redis");
+if (!backend) throw new Error("no postgres + redis backend");
+
+describe("health, metrics and request logging", () => {
+  let env: TestEnv;
+
+  beforeAll(async () => {
+    env = await createTestEnv(backend);
+  });
+  afterAll(async () => {
+    await env.cleanup();
+  });
+
+  test("GET /api/health is ok with both dependencies up, with latencies", async () => {
+    const store = await env.openStore();
+    const res = await health(async () => store);
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body).toMatchObject({ status: "ok", db: { ok: true }, cache: { driver: "redis", ok: true, breaker: "closed" } });
+    expect(body.db.latencyMs).toBeGreaterThanOrEqual(0);
+    expect(body.cache.latencyMs).toBeGreaterThanOrEqual(0);
+  });
+
+  test("a cache outage is 200 degraded (the app still works)", async () => {
+    const store = await env.openStore({ cache: { redisUrl: `redis://127.0.0.1:${await freePort()}`, timeoutMs: 100 } });
+    const res = await health(async () => store);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "degraded", db: { ok: true }, cache: { ok: false, latencyMs: null } });
+  });
+
+  test("Postgres unreachable is 503 with the same shape, whether the store is open or could not open", async () => {
+    const database = await openDatabase({ kind: "postgres", url: `postgres://postgres@127.0.0.1:${await freePort()}/x`, poolMax: 1, prepare: true, timeoutMs: 1000 });
+    const store = new TaskStore({ database, cache: makeCache("memory", "unused") });
+    const res = await health(async () => store);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ status: "down", db: { ok: false, latencyMs: null }, cache: { driver: "memory" } });
+    await store.close();
+    const never = await health(async () => {
+      throw new TaskError("service_unavailable", "The database is unavailable.");
+    });
+    expect(never.status).toBe(503);
+    expect(await never.json()).toMatchObject({ status: "down", db: { ok: false }, cache: { ok: false } });
+  });
+
+  test("GET /api/metrics reports reads, cache calls, compare-and-set refusals, breaker, Postgres and HTTP timings", async () => {
+    const store = await env.openStore();
+    attachStore(store); // as instrumentation.ts does when the server starts
+    const task = await store.create({ title: "measured" });
+    await store.get(task.id);
+    await store.update({ id: task.id, patch: { done: true } });
+    const routed = withRequestLog("/api/tasks/[id]", (req: Request) => getTask(async () => store, req, String(task.id)));
+    expect((await routed(new Request(`http://x/api/tasks/${task.id}`), undefined)).status).toBe(200);
+
+    const res = await prometheusMetrics(async () => store);
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/^wt_cache_reads_total\{outcome="hit"\} [1-9]/m);
+    expect(text).toMatch(/^wt_cache_calls_total\{operation="putTask",outcome="ok"\} [1-9]/m);
+    expect(text).toMatch(/^wt_cache_call_duration_seconds_count\{operation="getTask"\} [1-9]/m);
+    expect(text).toMatch(/^wt_cache_breaker_state 0$/m);
+    expect(text).toMatch(/^wt_db_query_duration_seconds_count\{outcome="ok"\} [1-9]/m);
+    expect(text).toMatch(/^wt_http_request_duration_seconds_count\{method="GET",route="\/api\/tasks\/\[id\]",status="200"\} [1-9]/m);
+    expect(text).toMatch(/^wt_cache_repairs_total /m);
+    expect(text).toMatch(/^wt_cache_breaker_transitions_total /m);
+    expect(text).toMatch(/^wt_cache_cas_refusals_total \d+$/m);
+  });
+
+  test("every request gets an x-request-id: the caller's when valid, else a fresh one", async () => {
+    const handler = withRequestLog("/test", async () => new Response("ok"));
+    const echoed = await handler(new Request("http://x/", { headers: { "x-request-id": "abc-123" } }), undefined);
+    expect(echoed.headers.get("x-request-id")).toBe("abc-123");
+    const fresh = await handler(new Request("http://x/", { headers: { "x-request-id": "bad id with spaces" } }), undefined);
+    expect(fresh.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test("a handler that throws still answers a JSON 500 with a request id, never the error text", async () => {
+    const handler = withRequestLog("/test", async () => {
+      throw new Error("secret driver detail");
+    });
+    const res = await handler(new Request("http://x/"), undefined);
+    expect(res.status).toBe(500);
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+    expect(await res.text()).not.toContain("secret driver detail");
+  });
+});
