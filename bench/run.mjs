@@ -1,0 +1,204 @@
+#!/usr/bin/env node
+// `npm run bench [-- --quick] [-- --no-build]`: builds and starts the production server against
+// real Postgres and Redis (its own database and key prefix), seeds data, drives load from a
+// separate process (bench/load.mjs, autocannon), prints a markdown table and writes
+// bench/results/latest.json. Figures are compared within one run; nothing here is a test.
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import postgres from "postgres";
+import { Redis } from "ioredis";
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const quick = process.argv.includes("--quick");
+const build = !process.argv.includes("--no-build");
+const SECONDS = quick ? 2 : 8;
+const MIXED_SECONDS = quick ? 3 : 20;
+const LIST_SIZES = [100, 10_000, 100_000];
+const HOT = 1000;
+const adminUrl = process.env.TEST_DATABASE_URL || process.env.BENCH_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
+const redisUrl = process.env.TEST_REDIS_URL || process.env.BENCH_REDIS_URL || "redis://127.0.0.1:6379";
+const servers = [];
+const cleanups = [];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+async function startServer(name, env) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(root, "node_modules/next/dist/bin/next"), "start", "-p", String(port)], {
+    cwd: root,
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", LOG_LEVEL: "error", ...env },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const server = { name, port, url: `http://127.0.0.1:${port}`, pid: child.pid, child };
+  servers.push(server);
+  for (let i = 0; i < 300; i++) {
+    try {
+      const res = await fetch(`${server.url}/api/ping`);
+      if (res.ok) return server;
+    } catch {
+      // not up yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`server ${name} did not start`);
+}
+
+/** Warms the server on the same requests (JIT, pools, connections), then measures. */
+function load(server, config) {
+  run(server, { ...config, seconds: quick ? 1 : 2 });
+  return run(server, config);
+}
+
+function run(server, config) {
+  const r = spawnSync(process.execPath, [path.join(root, "bench/load.mjs"), JSON.stringify({ url: server.url, seconds: SECONDS, ...config })], {
+    cwd: root,
+    encoding: "utf8",
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop());
+}
+
+function peakMemoryMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round(kb / 1024);
+}
+
+async function main() {
+  if (build) {
+    console.log("building…");
+    const b = spawnSync(process.execPath, [path.join(root, "node_modules/next/dist/bin/next"), "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
+    if (b.status !== 0) throw new Error("next build failed");
+  }
+  const dbName = `wt_bench_${randomBytes(4).toString("hex")}`;
+  const prefix = `wt_bench_${randomBytes(3).toString("hex")}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database "${dbName}"`);
+  cleanups.push(async () => {
+    await admin.unsafe(`drop database if exists "${dbName}" with (force)`).catch(() => {});
+    await admin.end();
+  });
+  const dbUrl = new URL(adminUrl);
+  dbUrl.pathname = `/${dbName}`;
+  const redis = new Redis(redisUrl);
+  cleanups.push(async () => {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== "0");
+    redis.disconnect();
+  });
+  const deadRedisPort = await freePort();
+  const common = { DATABASE_URL: dbUrl.toString(), DATABASE_POOL_MAX: "10", CACHE_PREFIX: prefix };
+  const cached = await startServer("redis", { ...common, CACHE_DRIVER: "redis", REDIS_URL: redisUrl });
+  const direct = await startServer("none", { ...common, CACHE_DRIVER: "none" });
+  const deadCache = await startServer("redis unreachable", { ...common, CACHE_DRIVER: "redis", REDIS_URL: `redis://127.0.0.1:${deadRedisPort}` });
+  const sql = postgres(dbUrl.toString(), { max: 2, onnotice: () => {} });
+  cleanups.unshift(() => sql.end());
+
+  const seed = async (n) => {
+    await sql`delete from tasks`;
+    await sql`insert into tasks (title) select 'benchmark task ' || g from generate_series(1, ${n}) g`;
+    const [{ min, max }] = await sql`select min(id)::int as min, max(id)::int as max from tasks`;
+    await redis.del(`${prefix}:{tasks}:index`); // rows were written around the cache
+    return { min, max };
+  };
+  const warm = async (server, ids) => {
+    for (let id = ids.min; id <= ids.max; id += 1) await fetch(`${server.url}/api/tasks/${id}`);
+  };
+  const rows = [];
+  const results = {};
+  const row = (scenario, figure, note = "") => rows.push({ scenario, figure, note });
+
+  console.log("ceiling…");
+  results.ceiling = load(cached, { path: "/api/ping" });
+  row("ceiling: trivial route", `${results.ceiling.requestsPerSecond.toFixed(0)} req/s`);
+
+  console.log("GET one task…");
+  const hot = await seed(HOT);
+  await warm(cached, hot);
+  results.getHit = load(cached, { kind: "get", ids: hot });
+  results.getNone = load(direct, { kind: "get", ids: hot });
+  const hitRatioGet = results.getHit.cache.HIT / Math.max(1, results.getHit.total);
+  row("GET one task, cache hit", `${results.getHit.requestsPerSecond.toFixed(0)} req/s`, `${(hitRatioGet * 100).toFixed(1)} % HIT; ${ratio(results.getHit.requestsPerSecond, results.ceiling.requestsPerSecond)} × ceiling (target ≥ 0.85)`);
+  row("GET one task, CACHE_DRIVER=none", `${results.getNone.requestsPerSecond.toFixed(0)} req/s`, `cached is ${ratio(results.getHit.requestsPerSecond, results.getNone.requestsPerSecond)} × this (target ≥ 1.5)`);
+
+  console.log("mixed 90/10…");
+  results.mixed = load(cached, { kind: "get", ids: hot, writeRatio: 0.1, seconds: MIXED_SECONDS });
+  const reads = results.mixed.cache.HIT + results.mixed.cache.MISS + results.mixed.cache.BYPASS;
+  results.mixed.hitRatio = results.mixed.cache.HIT / Math.max(1, reads);
+  row(`mixed 90 % GET / 10 % PATCH on ${HOT} hot tasks, ${MIXED_SECONDS} s`, `${results.mixed.requestsPerSecond.toFixed(0)} req/s`, `hit ratio ${results.mixed.hitRatio.toFixed(4)} (target ≥ 0.99)`);
+
+  console.log("writes…");
+  results.writeCached = load(cached, { kind: "patch", ids: hot, connections: 8 });
+  results.writeNone = load(direct, { kind: "patch", ids: hot, connections: 8 });
+  row("PATCH, write-through", `p50 ${results.writeCached.latency.p50} ms, p99 ${results.writeCached.latency.p99} ms`, `p50 ${ratio(results.writeCached.latency.p50, results.writeNone.latency.p50)} × none (target ≤ 1.3)`);
+  row("PATCH, CACHE_DRIVER=none", `p50 ${results.writeNone.latency.p50} ms, p99 ${results.writeNone.latency.p99} ms`);
+
+  console.log("reads with Redis unreachable…");
+  results.readsDead = load(deadCache, { kind: "get", ids: hot });
+  results.readsNone = load(direct, { kind: "get", ids: hot });
+  row("GET one task, Redis unreachable (breaker open)", `p99 ${results.readsDead.latency.p99} ms, ${results.readsDead.requestsPerSecond.toFixed(0)} req/s`, `p99 ${ratio(results.readsDead.latency.p99, results.readsNone.latency.p99)} × none's ${results.readsNone.latency.p99} ms (target ≤ 1.5)`);
+
+  results.lists = {};
+  for (const n of LIST_SIZES) {
+    console.log(`list of ${n}…`);
+    await seed(n);
+    await fetch(`${cached.url}/api/tasks?limit=50`); // cold build of the index
+    results.lists[n] = load(cached, { path: "/api/tasks?limit=50" });
+    row(`first list page (50) of ${n.toLocaleString("en")} tasks`, `${results.lists[n].requestsPerSecond.toFixed(0)} req/s`, `${(100 * results.lists[n].cache.HIT / Math.max(1, results.lists[n].total)).toFixed(1)} % HIT`);
+  }
+  const last = LIST_SIZES[LIST_SIZES.length - 1];
+  row("list page at 100,000 vs at 100", `${ratio(results.lists[last].requestsPerSecond, results.lists[100].requestsPerSecond)} ×`, "target ≥ 0.8");
+
+  console.log("caching all 100,000 tasks…");
+  const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);
+  let cursor = null;
+  do {
+    const res = await fetch(`${cached.url}/api/tasks?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+    cursor = (await res.json()).nextCursor;
+  } while (cursor);
+  const usedAfter = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);
+  results.memory = { serverPeakMb: peakMemoryMb(cached.pid), redisGrowthMb: Math.round((usedAfter - usedBefore) / 1048576) };
+  row("server peak memory, 100,000 tasks cached", `${results.memory.serverPeakMb} MB`, `Redis grew by ${results.memory.redisGrowthMb} MB for them`);
+
+  const table = ["| scenario | result | notes |", "|---|---|---|", ...rows.map((r) => `| ${r.scenario} | ${r.figure} | ${r.note} |`)].join("\n");
+  console.log(`\n${table}\n`);
+  mkdirSync(path.join(root, "bench/results"), { recursive: true });
+  const out = { date: new Date().toISOString(), quick, seconds: SECONDS, node: process.version, cores: (await import("node:os")).cpus().length, results, table };
+  writeFileSync(path.join(root, "bench/results/latest.json"), `${JSON.stringify(out, null, 2)}\n`);
+  console.log("wrote bench/results/latest.json");
+}
+
+function ratio(a, b) {
+  return b > 0 ? (a / b).toFixed(2) : "n/a";
+}
+
+let code = 0;
+try {
+  await main();
+} catch (err) {
+  console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+  code = 1;
+} finally {
+  for (const s of servers) s.child.kill("SIGTERM");
+  for (const c of cleanups) await c().catch(() => {});
+}
+process.exit(code);
