@@ -84,3 +84,13 @@ export const listQuerySchema = z.strictObject({
     .refine((n) => n <= PG_INT_MAX, { error: "cursor must be a value returned as nextCursor." })
     .optional(),
 });
+
+/** A task as responses carry it (documentation and contract tests; the store builds these). */
+export const taskResponseSchema = z.strictObject({
+  id: z.number().int().min(1).max(PG_INT_MAX),
+  title: z.string().min(1).max(TITLE_MAX_CHARS * 2),
+  done: z.boolean(),
+  version: z.number().int().min(1),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});

@@ -1,0 +1,114 @@
+import Ajv2020 from "ajv/dist/2020";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { openApiDocument } from "@/lib/http/openapi";
+import { auditCache, createTask, deleteTask, getTask, listTasks, repairCache, updateTask, type StoreSource } from "@/lib/http/taskHandlers";
+import { health } from "@/lib/http/opsHandlers";
+import { TaskError } from "@/lib/tasks/errors";
+import type { TaskStore } from "@/lib/taskStore";
+import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
+
+type Doc = ReturnType<typeof openApiDocument>;
+type Operation = { responses: Record<string, { content?: Record<string, { schema: object }> }> };
+
+/** Replaces "#/components/schemas/X" references with the schemas themselves. */
+function resolve(node: unknown, doc: Doc): unknown {
+  if (Array.isArray(node)) return node.map((n) => resolve(n, doc));
+  if (node && typeof node === "object") {
+    const ref = (node as { $ref?: string }).$ref;
+    if (ref?.startsWith("#/components/schemas/")) {
+      return resolve((doc.components.schemas as Record<string, unknown>)[ref.slice("#/components/schemas/".length)], doc);
+    }
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, resolve(v, doc)]));
+  }
+  return node;
+}
+
+describe("OpenAPI document matches what the API really answers", () => {
+  const doc = openApiDocument();
+  const ajv = new Ajv2020({ strict: false, validateFormats: false });
+  let env: TestEnv;
+  let store: TaskStore;
+  let source: StoreSource;
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    env = await createTestEnv(BACKENDS.find((b) => b.cacheDriver === "memory")!);
+    store = await env.openStore();
+    source = async () => store;
+  });
+  afterAll(async () => {
+    await env.cleanup();
+  });
+
+  async function check(path: keyof Doc["paths"], method: string, res: Response) {
+    const operation = (doc.paths[path] as Record<string, Operation>)[method];
+    expect(operation, `${method} ${path} is documented`).toBeDefined();
+    const documented = operation!.responses[String(res.status)];
+    expect(documented, `${method.toUpperCase()} ${path} → ${res.status} is documented`).toBeDefined();
+    seen.push(`${method} ${path} ${res.status}`);
+    const schema = documented!.content?.["application/json"]?.schema;
+    if (!schema) return;
+    const body: unknown = await res.json();
+    const validate = ajv.compile(resolve(schema, doc) as object);
+    expect(validate(body), `${method} ${path} ${res.status}: ${JSON.stringify(validate.errors)} for ${JSON.stringify(body)}`).toBe(true);
+  }
+
+  const req = (url: string, init?: RequestInit) => new Request(`http://x${url}`, init);
+  const jsonInit = (method: string, body: unknown, headers: Record<string, string> = {}) => ({
+    method,
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+
+  test("every route and status the tests can provoke is documented, and every JSON body fits its schema", async () => {
+    const created = await createTask(source, req("/api/tasks", jsonInit("POST", { title: "documented" })));
+    const task = (await created.clone().json()) as { id: number };
+    await check("/api/tasks", "post", created);
+    await check("/api/tasks", "post", await createTask(source, req("/api/tasks", jsonInit("POST", { title: "" }))));
+    await check("/api/tasks", "post", await createTask(source, req("/api/tasks", { method: "POST", body: "x" })));
+    await check("/api/tasks", "post", await createTask(source, req("/api/tasks", jsonInit("POST", { title: "x".repeat(20_000) }))));
+    await check("/api/tasks", "get", await listTasks(source, req("/api/tasks?limit=1")));
+    await check("/api/tasks", "get", await listTasks(source, req("/api/tasks?limit=0")));
+    await check("/api/tasks/{id}", "get", await getTask(source, req(`/api/tasks/${task.id}`), String(task.id)));
+    await check("/api/tasks/{id}", "get", await getTask(source, req(`/api/tasks/${task.id}`, { headers: { "if-none-match": '"v1"' } }), String(task.id)));
+    await check("/api/tasks/{id}", "get", await getTask(source, req("/api/tasks/1abc"), "1abc"));
+    await check("/api/tasks/{id}", "get", await getTask(source, req("/api/tasks/2147483647"), "2147483647"));
+    await check("/api/tasks/{id}", "patch", await updateTask(source, req(`/api/tasks/${task.id}`, jsonInit("PATCH", { done: true })), String(task.id)));
+    await check("/api/tasks/{id}", "patch", await updateTask(source, req(`/api/tasks/${task.id}`, jsonInit("PATCH", { done: false }, { "if-match": '"v1"' })), String(task.id)));
+    await check("/api/tasks/{id}", "patch", await updateTask(source, req(`/api/tasks/${task.id}`, jsonInit("PATCH", {})), String(task.id)));
+    await check("/api/tasks/{id}", "patch", await updateTask(source, req("/api/tasks/2147483647", jsonInit("PATCH", { done: true })), "2147483647"));
+    await check("/api/tasks/{id}", "delete", await deleteTask(source, req(`/api/tasks/${task.id}`, { method: "DELETE", headers: { "if-match": '"v1"' } }), String(task.id)));
+    await check("/api/tasks/{id}", "delete", await deleteTask(source, req(`/api/tasks/${task.id}`, { method: "DELETE" }), String(task.id)));
+    await check("/api/tasks/{id}", "delete", await deleteTask(source, req(`/api/tasks/${task.id}`, { method: "DELETE" }), String(task.id)));
+    await check("/api/tasks/{id}", "delete", await deleteTask(source, req("/api/tasks/0", { method: "DELETE" }), "0"));
+    const down: StoreSource = async () => {
+      throw new TaskError("service_unavailable", "The database is unavailable.");
+    };
+    await check("/api/tasks", "get", await listTasks(down, req("/api/tasks")));
+    await check("/api/health", "get", await health(source));
+    await check("/api/health", "get", await health(down));
+    await check("/api/cache/audit", "get", await auditCache(source));
+    await check("/api/cache/repair", "post", await repairCache(source, req("/api/cache/repair", { method: "POST" }), undefined));
+    await check("/api/cache/repair", "get", await repairCache(source, req("/api/cache/repair"), "a-secret-of-sixteen+"));
+    expect(seen).toHaveLength(24);
+  });
+
+  test("the document is OpenAPI 3.1 and every operation lists its error statuses", () => {
+    expect(doc.openapi).toBe("3.1.0");
+    const tasksItem = doc.paths["/api/tasks/{id}"];
+    expect(Object.keys(tasksItem.patch.responses).sort()).toEqual(["200", "400", "404", "412", "413", "415", "500", "503"]);
+    expect(Object.keys(tasksItem.get.responses).sort()).toEqual(["200", "304", "400", "404", "500", "503"]);
+    expect(Object.keys(tasksItem.delete.responses).sort()).toEqual(["204", "400", "404", "412", "500", "503"]);
+  });
+
+  test("the schemas refuse what the API must never send", () => {
+    const validTask = { id: 1, title: "t", done: false, version: 1, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z" };
+    const task = ajv.compile(resolve(doc.components.schemas.Task, doc) as object);
+    expect(task(validTask)).toBe(true);
+    expect(task({ ...validTask, id: "1" })).toBe(false);
+    expect(task({ ...validTask, stack: "at x.ts:1" })).toBe(false);
+    const err = ajv.compile(resolve(doc.components.schemas.Error, doc) as object);
+    expect(err({ error: { code: "not_found", message: "m" } })).toBe(true);
+    expect(err({ error: { code: "ECONNREFUSED", message: "m" } })).toBe(false);
+  });
+});
