@@ -23,6 +23,9 @@ type Page = { tasks: Task[]; nextCursor: string | null };
 type TasksData = InfiniteData<Page, string | null>;
 
 const TASKS_KEY = ["tasks"] as const;
+/** How long a toast stays up, and how long one offering Undo stays up. */
+const TOAST_MS = 5000;
+const UNDO_MS = 6000;
 
 /** An action's refusal, carried through react-query as an Error. */
 class ActionFailedError extends Error {
@@ -122,6 +125,13 @@ function openCountText(tasks: Task[], hasMore: boolean): string {
 /* ---------- the component ---------- */
 
 type Notice = { key: number; text: string };
+/**
+ * A delete the person can take back. The server has already deleted the task, so Undo creates it
+ * again with the same title and done state (a new task: ids and creation order are the server's).
+ */
+type UndoOffer = { title: string; done: boolean; restoring: boolean };
+type Toast = Notice & { undo?: UndoOffer };
+type CreateVars = { title: string; done?: boolean };
 type UpdateVars = { task: Task; patch: TaskPatch };
 type UpdateContext = { previous: Partial<Pick<Task, "title" | "done">> };
 type DeleteVars = { task: Task };
@@ -167,15 +177,27 @@ export default function TaskApp({
 
   /* ----- notices: one error banner (role=alert) and one toast (role=status) ----- */
   const [alertNotice, setAlertNotice] = useState<Notice | null>(null);
-  const [toast, setToast] = useState<Notice | null>(null);
+  const [toast, setToast] = useState<Toast | null>(null);
   const noticeKey = useRef(0);
   const showAlert = useCallback((text: string) => setAlertNotice({ key: ++noticeKey.current, text }), []);
-  const showToast = useCallback((text: string) => setToast({ key: ++noticeKey.current, text }), []);
+  const showToast = useCallback(
+    (text: string, undo?: Omit<UndoOffer, "restoring">) =>
+      setToast({ key: ++noticeKey.current, text, ...(undo ? { undo: { ...undo, restoring: false } } : {}) }),
+    [],
+  );
+  // The toast goes away on its own, but never while the pointer or keyboard focus is on it, and an
+  // offer to undo stays a little longer than a plain message.
+  // (Held by the key of the toast being held, so a new toast is never born held.)
+  const [hoveredToast, setHoveredToast] = useState<number | null>(null);
+  const [focusedToast, setFocusedToast] = useState<number | null>(null);
+  const toastKey = toast?.key;
+  const toastHeld = toastKey !== undefined && (hoveredToast === toastKey || focusedToast === toastKey);
+  const toastMs = toast?.undo ? (toast.undo.restoring ? null : UNDO_MS) : TOAST_MS;
   useEffect(() => {
-    if (!toast) return;
-    const timer = setTimeout(() => setToast((t) => (t?.key === toast.key ? null : t)), 5000);
+    if (toastKey === undefined || toastMs === null || toastHeld) return;
+    const timer = setTimeout(() => setToast((t) => (t?.key === toastKey ? null : t)), toastMs);
     return () => clearTimeout(timer);
-  }, [toast]);
+  }, [toastKey, toastMs, toastHeld]);
 
   /* ----- bookkeeping that keeps our own writes from conflicting with each other ----- */
   // Writes to one task run one after another, and each sends the version the server last gave us,
@@ -246,17 +268,17 @@ export default function TaskApp({
 
   /* ----- create ----- */
   const tempIds = useRef(0);
-  const createMutation = useMutation<Task, Error, string, CreateContext>({
-    mutationFn: async (title) => {
-      const result = await createTaskAction({ title });
+  const createMutation = useMutation<Task, Error, CreateVars, CreateContext>({
+    mutationFn: async ({ title, done }) => {
+      const result = await createTaskAction(done === undefined ? { title } : { title, done });
       if (!result.ok) throw new ActionFailedError(result.error);
       return result.task;
     },
-    onMutate: async (title) => {
+    onMutate: async ({ title, done }) => {
       await pauseReads();
       const tempId = -++tempIds.current;
       const now = new Date().toISOString();
-      const temp: Task = { id: tempId, title, done: false, version: 0, createdAt: now, updatedAt: now };
+      const temp: Task = { id: tempId, title, done: done ?? false, version: 0, createdAt: now, updatedAt: now };
       queryClient.setQueryData<TasksData>(TASKS_KEY, (d) => {
         if (!d || d.pages.length === 0) return { pages: [{ tasks: [temp], nextCursor: null }], pageParams: [null] };
         const [first, ...rest] = d.pages;
@@ -264,14 +286,14 @@ export default function TaskApp({
       });
       return { tempId };
     },
-    onSuccess: (task, _title, ctx) => {
+    onSuccess: (task, _vars, ctx) => {
       noteVersion(task);
       setData(queryClient, (d) => {
         if (findTask(d, task.id)) return removeTask(d, ctx.tempId).data;
         return mapTask(d, ctx.tempId, () => task);
       });
     },
-    onError: (_err, _title, ctx) => {
+    onError: (_err, _vars, ctx) => {
       if (ctx) setData(queryClient, (d) => removeTask(d, ctx.tempId).data);
     },
     onSettled: () => resyncWhenIdle(),
@@ -280,7 +302,7 @@ export default function TaskApp({
   const addTask = useCallback(
     async (title: string): Promise<string | null> => {
       try {
-        await createMutation.mutateAsync(title);
+        await createMutation.mutateAsync({ title });
         return null;
       } catch (err) {
         return toActionError(err).message;
@@ -348,10 +370,12 @@ export default function TaskApp({
       });
       return ctx;
     },
-    onSuccess: (_v, { task }) => {
+    onSuccess: (_v, { task }, ctx) => {
       setData(queryClient, (d) => removeTask(d, task.id).data);
       knownVersions.current.delete(task.id);
-      showToast("Task deleted");
+      // The row as it was when it left the list, so optimistic edits made just before count too.
+      const last = ctx?.removed ?? task;
+      showToast("Task deleted", { title: last.title, done: last.done });
     },
     onError: (err, { task }, ctx) => {
       const error = toActionError(err);
@@ -410,6 +434,35 @@ export default function TaskApp({
     deleteMutation.mutate({ task });
   };
 
+  /* ----- undo a delete: create the task again (a new task, so it comes back at the top) ----- */
+  const restoring = useRef(new Set<number>());
+  const focusAfterRestore = useRef<number | null>(null);
+  const [restoredTick, setRestoredTick] = useState(0);
+  const onUndoDelete = (key: number) => {
+    const offer = toast?.key === key ? toast.undo : undefined;
+    if (!offer || offer.restoring || restoring.current.has(key)) return;
+    restoring.current.add(key);
+    const { title, done } = offer;
+    const withOffer = (restoringNow: boolean, text: string) => (t: Toast | null) =>
+      t?.key === key && t.undo ? { ...t, text, undo: { ...t.undo, restoring: restoringNow } } : t;
+    setToast(withOffer(true, `Restoring ${quote(title)}…`));
+    createMutation.mutateAsync({ title, done }).then(
+      (task) => {
+        restoring.current.delete(key);
+        const next = ++noticeKey.current;
+        setToast((t) => (t?.key === key ? { key: next, text: "Task restored" } : t));
+        focusAfterRestore.current = task.id;
+        setRestoredTick((n) => n + 1);
+      },
+      (err: unknown) => {
+        // The offer stays (and keeps focus on its button), so the person can try again.
+        restoring.current.delete(key);
+        setToast(withOffer(false, "Task deleted"));
+        showAlert(`Couldn't restore ${quote(title)}: ${toActionError(err).message}`);
+      },
+    );
+  };
+
   // Keep keyboard focus somewhere sensible once a deleted row has left the DOM.
   const listRef = useRef<HTMLUListElement>(null);
   const addInputRef = useRef<HTMLInputElement>(null);
@@ -424,6 +477,21 @@ export default function TaskApp({
     const control = row?.querySelector<HTMLElement>('input[type="checkbox"]:not(:disabled)');
     (control ?? addInputRef.current)?.focus();
   }, [tasks]);
+
+  // A restored task takes focus, unless the person has already moved on to something else.
+  const toastRegionRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const id = focusAfterRestore.current;
+    if (id === null) return;
+    const control = listRef.current?.querySelector<HTMLElement>(
+      `li[data-task-id="${id}"] input[type="checkbox"]:not(:disabled)`,
+    );
+    if (!control) return; // not rendered yet
+    focusAfterRestore.current = null;
+    const active = document.activeElement;
+    const lost = !active || active === document.body || !document.contains(active);
+    if (lost || toastRegionRef.current?.contains(active)) control.focus();
+  }, [tasks, restoredTick]);
 
   const hasMore = nextCursor !== null;
   const listError = loadMoreMutation.error ?? query.error;
@@ -493,10 +561,30 @@ export default function TaskApp({
         )}
       </section>
 
-      <div className="toast-region" role="status" aria-live="polite">
+      <div className="toast-region" role="status" aria-live="polite" ref={toastRegionRef}>
         {toast && (
-          <div className="toast" key={toast.key}>
+          <div
+            className="toast"
+            key={toast.key}
+            onMouseEnter={() => setHoveredToast(toast.key)}
+            onMouseLeave={() => setHoveredToast(null)}
+            onFocus={() => setFocusedToast(toast.key)}
+            onBlur={(e) => {
+              if (!e.currentTarget.contains(e.relatedTarget)) setFocusedToast(null);
+            }}
+          >
             <span>{toast.text}</span>
+            {toast.undo && (
+              <button
+                type="button"
+                className="toast-action"
+                aria-label={`Undo delete of “${toast.undo.title}”`}
+                aria-disabled={toast.undo.restoring || undefined}
+                onClick={() => onUndoDelete(toast.key)}
+              >
+                Undo
+              </button>
+            )}
             <button
               type="button"
               className="toast-close"

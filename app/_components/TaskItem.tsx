@@ -94,7 +94,7 @@ export default function TaskItem({ task, busy, onToggle, onRename, onDelete }: P
     .join(" ");
 
   return (
-    <li className={className} aria-busy={saving || busy || undefined}>
+    <li className={className} aria-busy={saving || busy || undefined} data-task-id={task.id}>
       <input
         id={checkboxId}
         type="checkbox"

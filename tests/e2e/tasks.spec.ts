@@ -1,7 +1,9 @@
 import {
   addButton,
   apiCreate,
+  apiDelete,
   apiTask,
+  type ApiTask,
   expect,
   expectAllSaved,
   newTaskInput,
@@ -68,7 +70,7 @@ test("A person adds, edits, completes and deletes tasks, and they persist across
   await expect(page.getByRole("checkbox", { name: plumber, exact: true })).not.toBeChecked();
   await expect(page.getByText(milk, { exact: true })).toHaveCount(0);
 
-  // Delete one: it leaves at once, and a toast confirms once the server has deleted it.
+  // Delete one: it leaves at once, and a toast confirms once the server has deleted it (and offers Undo).
   await page.getByRole("button", { name: `Delete "${plumber}"`, exact: true }).click();
   await expect(row(page, plumber)).toHaveCount(0);
   await expect(page.getByRole("status").filter({ hasText: "Task deleted" })).toBeVisible();
@@ -188,6 +190,51 @@ test("Someone using only the keyboard adds, completes, renames and deletes tasks
   await expect(row(page, finalInvoice)).toHaveCount(0);
   await expect(row(page, invoice)).toHaveCount(0);
   expect(await apiTask(page.request, sprint)).toMatchObject({ done: false });
+});
+
+test("A person deletes a task by mistake and undoes it", async ({ page, unique }) => {
+  const title = unique.title("Renew the passport");
+  const response = await page.request.post("/api/tasks", { data: { title, done: true } });
+  expect(response.status(), await response.text()).toBe(201);
+  const original = (await response.json()) as ApiTask;
+
+  await page.goto("/");
+  const box = page.getByRole("checkbox", { name: title, exact: true });
+  await expect(box).toBeChecked();
+
+  // Delete it: the row leaves, and the toast says so and offers Undo.
+  await page.getByRole("button", { name: `Delete "${title}"`, exact: true }).click();
+  await expect(row(page, title)).toHaveCount(0);
+  const toast = page.getByRole("status").filter({ hasText: "Task deleted" });
+  await expect(toast).toBeVisible();
+  const undo = toast.getByRole("button", { name: `Undo delete of “${title}”`, exact: true });
+  await expect(undo).toHaveText("Undo");
+  // The delete really happened: Undo is not a delay in disguise.
+  expect(await apiTask(page.request, title)).toBeUndefined();
+
+  // Undo is reachable from the keyboard: Tab to it, press Enter.
+  for (let i = 0; i < 100 && !(await undo.evaluate((el) => el === document.activeElement)); i++) {
+    await page.keyboard.press("Tab");
+  }
+  await expect(undo).toBeFocused();
+  await page.keyboard.press("Enter");
+
+  // It's back, still done, and focused; the toast says so.
+  await expect(box).toBeChecked();
+  await expect(box).toBeFocused();
+  await expect(page.getByRole("status").filter({ hasText: "Task restored" })).toBeVisible();
+  await expectAllSaved(page);
+
+  // Postgres has it again, as a new task (ids are the server's to give).
+  const restored = await apiTask(page.request, title);
+  expect(restored).toMatchObject({ title, done: true });
+  expect(restored!.id).not.toBe(original.id);
+
+  await page.reload();
+  await expect(page.getByRole("checkbox", { name: title, exact: true })).toBeChecked();
+
+  await apiDelete(page.request, restored!.id);
+  expect(await apiTask(page.request, title)).toBeUndefined();
 });
 
 test("A long list shows the newest tasks first and a Load more button for the rest", async ({ page, unique }) => {
