@@ -157,7 +157,7 @@ export class TaskStore {
     const cache = await this.usableCache();
     if (cache) {
       try {
-        const entry = await cache.run("getTask", (d) => d.getTask(id));
+        const entry = await cache.run("getTask", (d) => d.getTask(id), id);
         if (entry.state === "hit") return { task: entry.task, cache: "HIT" };
         if (entry.state === "tombstone") throw notFound(id);
         const task = await this.flights.do(`task:${id}`, () => this.fillOne(cache, id));
@@ -392,7 +392,7 @@ export class TaskStore {
     if (!task) return undefined;
     const [result] = await this.fill(cache, [task], startedAt, epoch);
     if (result === "refused") {
-      const now = await cache.run("getTask", (d) => d.getTask(id)).catch(() => null);
+      const now = await cache.run("getTask", (d) => d.getTask(id), id).catch(() => null);
       if (now?.state === "tombstone") return undefined;
       if (now?.state === "hit" && now.task.version > task.version) return now.task;
     } else if (result === "stale-epoch" || result === "skipped") {
@@ -437,7 +437,7 @@ export class TaskStore {
     await this.hooks.beforeFill?.(tasks.map((t) => t.id));
     if (!epoch || this.now() - startedAt > MAX_CACHE_WRITE_AGE_MS) return tasks.map(() => "skipped");
     try {
-      const results = await Promise.all(tasks.map((task) => cache.run("putTask", (d) => d.putTask(task, epoch))));
+      const results = await Promise.all(tasks.map((task) => cache.run("putTask", (d) => d.putTask(task, epoch), task.id)));
       this.noteResults(results);
       results.forEach((r, i) => {
         const t = tasks[i] as Task;
@@ -489,7 +489,7 @@ export class TaskStore {
     try {
       await this.hooks.beforeWriteThrough?.(id);
       if (this.now() - startedAt > MAX_CACHE_WRITE_AGE_MS) throw new Error("write-through too late to be trusted");
-      const result = await this.cache.run(operation, write);
+      const result = await this.cache.run(operation, write, id);
       this.noteResults([result]);
       const landed = result === "written" || result === "unchanged";
       this.events.record(landed ? (operation === "putTombstone" ? "tombstone" : "write-through") : result, {
@@ -570,7 +570,7 @@ export class TaskStore {
         if (!epoch) throw new Error("cache epoch unavailable");
         const task = await this.db(() => queries.getTaskById(this.database.db, { id }), { count: false });
         // Ids are never reused, so a deleted task can be tombstoned above any version it ever had.
-        const result = await cache.run("repair", (d) => (task ? d.putTask(task, epoch) : d.putTombstone(id, PG_INT_MAX, epoch)));
+        const result = await cache.run("repair", (d) => (task ? d.putTask(task, epoch) : d.putTombstone(id, PG_INT_MAX, epoch)), id);
         this.noteResults([result]);
         if (result === "stale-epoch") throw new Error("cache epoch changed during repair");
         repaired++;

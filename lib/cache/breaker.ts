@@ -44,7 +44,8 @@ export class CircuitBreaker {
     return this.state;
   }
 
-  async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  /** Runs `fn` under the timeout and breaker; `key` only names what was touched in the log line. */
+  async run<T>(operation: string, fn: () => Promise<T>, key?: string): Promise<T> {
     const state = this.currentState;
     if (state === "open" || (state === "half-open" && this.probing)) {
       this.stats.rejected++;
@@ -68,7 +69,7 @@ export class CircuitBreaker {
         this.openUntil = this.now() + this.options.cooldownMs;
         if (this.state !== "open") {
           this.stats.opened++;
-          log.warn("cache breaker opened", { operation, failures: this.failures, error: err instanceof Error ? err.message : String(err) });
+          log.warn("cache breaker opened", { operation, key, failures: this.failures, error: err instanceof Error ? err.message : String(err) });
           this.transition("open");
         }
       }

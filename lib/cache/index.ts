@@ -1,4 +1,5 @@
 import { CircuitBreaker, type BreakerState } from "./breaker";
+import { cacheKeys } from "./keys";
 import { createMemoryDriver } from "./memory";
 import { createRedisDriver } from "./redis";
 import { createUpstashDriver } from "./upstash";
@@ -22,7 +23,8 @@ export type CacheConfig =
 export type Cache = {
   readonly driver: TaskCacheDriver;
   readonly breaker: CircuitBreaker;
-  run<T>(operation: string, fn: (driver: TaskCacheDriver) => Promise<T>): Promise<T>;
+  /** Runs one cache call under the timeout and breaker; `taskId` names the key in fault logs. */
+  run<T>(operation: string, fn: (driver: TaskCacheDriver) => Promise<T>, taskId?: number): Promise<T>;
   readonly breakerState: BreakerState;
   close(): Promise<void>;
 };
@@ -44,8 +46,10 @@ export function observeCacheCalls(observer: CacheCallObserver): () => void {
 
 export function wrapDriver(
   driver: TaskCacheDriver,
-  options: { timeoutMs: number; breakerFailures: number; breakerCooldownMs: number },
+  options: { timeoutMs: number; breakerFailures: number; breakerCooldownMs: number; prefix?: string },
 ): Cache {
+  const keys = options.prefix ? cacheKeys(options.prefix) : undefined;
+  const keyOf = (taskId?: number) => (taskId === undefined ? undefined : (keys?.task(taskId) ?? `task:${taskId}`));
   const breaker = new CircuitBreaker({
     failureThreshold: options.breakerFailures,
     cooldownMs: options.breakerCooldownMs,
@@ -54,12 +58,12 @@ export function wrapDriver(
   return {
     driver,
     breaker,
-    async run(operation, fn) {
-      if (observers.size === 0) return breaker.run(operation, () => fn(driver));
+    async run(operation, fn, taskId) {
+      if (observers.size === 0) return breaker.run(operation, () => fn(driver), keyOf(taskId));
       const started = performance.now();
       let outcome: "ok" | "error" | "rejected" = "ok";
       try {
-        return await breaker.run(operation, () => fn(driver));
+        return await breaker.run(operation, () => fn(driver), keyOf(taskId));
       } catch (err) {
         outcome = err instanceof CacheUnavailableError && /breaker open/.test(err.message) ? "rejected" : "error";
         throw err;
