@@ -1,6 +1,7 @@
 "use server";
 
 import { z } from "zod";
+import { issuesOf } from "@/lib/http/responses";
 import { getTaskStore } from "@/lib/taskStore";
 import { isTaskError, STATUS_BY_CODE, type TaskErrorCode, type ValidationIssue } from "@/lib/tasks/errors";
 import {
@@ -55,15 +56,8 @@ const listInputSchema = z.strictObject({
   cursor: z.string({ error: "cursor must be a value returned as nextCursor." }).nullable().optional(),
 });
 
-function toIssues(error: z.ZodError): ValidationIssue[] {
-  return error.issues.map((issue) => ({
-    path: issue.path.map(String).join("."),
-    message: issue.message,
-  }));
-}
-
 function validationFailure(error: z.ZodError): ActionFailure {
-  const issues = toIssues(error);
+  const issues = issuesOf(error);
   const idIssue = issues.find((i) => i.path === "id");
   if (idIssue) return { ok: false, error: { code: "invalid_id", message: idIssue.message } };
   return {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { auditCache } from "@/lib/http/taskHandlers";
+import { auditCache } from "@/lib/http/opsHandlers";
 import * as queries from "@/lib/tasks/queries";
 import type { TaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";

@@ -1,8 +1,8 @@
 import Ajv2020 from "ajv/dist/2020";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openApiDocument } from "@/lib/http/openapi";
-import { auditCache, createTask, deleteTask, getTask, listTasks, repairCache, updateTask, type StoreSource } from "@/lib/http/taskHandlers";
-import { health } from "@/lib/http/opsHandlers";
+import { auditCache, health, repairCache } from "@/lib/http/opsHandlers";
+import { createTask, deleteTask, getTask, listTasks, updateTask, type StoreSource } from "@/lib/http/taskHandlers";
 import { TaskError } from "@/lib/tasks/errors";
 import type { TaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { repairCache } from "@/lib/http/taskHandlers";
+import { repairCache } from "@/lib/http/opsHandlers";
 import * as queries from "@/lib/tasks/queries";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
 import { startPrivateRedis, type PrivateRedis } from "../support/redisServer";

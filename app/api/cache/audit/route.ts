@@ -1,5 +1,5 @@
 import { withRequestLog } from "@/lib/http/route";
-import { auditCache } from "@/lib/http/taskHandlers";
+import { auditCache } from "@/lib/http/opsHandlers";
 import { getTaskStore } from "@/lib/taskStore";
 
 export const runtime = "nodejs";

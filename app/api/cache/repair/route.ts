@@ -1,6 +1,6 @@
 import { withRequestLog } from "@/lib/http/route";
 import { env } from "@/lib/env";
-import { repairCache } from "@/lib/http/taskHandlers";
+import { repairCache } from "@/lib/http/opsHandlers";
 import { getTaskStore } from "@/lib/taskStore";
 
 export const runtime = "nodejs";

@@ -1,5 +1,5 @@
 import { withRequestLog } from "@/lib/http/route";
-import { cacheState } from "@/lib/http/taskHandlers";
+import { cacheState } from "@/lib/http/opsHandlers";
 import { getTaskStore } from "@/lib/taskStore";
 
 export const runtime = "nodejs";
