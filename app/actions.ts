@@ -1,9 +1,11 @@
 "use server";
 
+import { headers } from "next/headers";
 import { z } from "zod";
+import { authenticate } from "@/lib/auth";
 import { issuesOf } from "@/lib/http/responses";
 import { getTaskStore } from "@/lib/taskStore";
-import { isTaskError, STATUS_BY_CODE, type TaskErrorCode, type ValidationIssue } from "@/lib/tasks/errors";
+import { isTaskError, STATUS_BY_CODE, TaskError, type TaskErrorCode, type ValidationIssue } from "@/lib/tasks/errors";
 import {
   LIST_LIMIT_DEFAULT,
   PG_INT_MAX,
@@ -82,6 +84,18 @@ function failure(err: unknown, action: string): ActionFailure {
   return { ok: false, error: INTERNAL };
 }
 
+/**
+ * The signed-in user's own tasks. Server actions keep Next's own origin check; the session is
+ * read from the request's cookie like any API request's. No session (signed out, maybe in another
+ * tab): `unauthorized`, and the page sends the person to sign in.
+ */
+async function myTasks() {
+  const store = await getTaskStore();
+  const principal = await authenticate(new Request("http://server-action.local/", { headers: await headers() }), { store });
+  if (!principal) throw new TaskError("unauthorized", "Your session has ended. Sign in again.");
+  return store.forUser(principal.userId);
+}
+
 /** Copies only the public fields, so nothing else the store might attach crosses to the client. */
 function plainTask(task: Task): Task {
   return {
@@ -100,8 +114,8 @@ export async function listTasksAction(input: unknown): Promise<ListResult> {
   const query = listQuerySchema.safeParse(parsed.data.cursor == null ? {} : { cursor: parsed.data.cursor });
   if (!query.success) return validationFailure(query.error);
   try {
-    const store = await getTaskStore();
-    const page = await store.list({ limit: LIST_LIMIT_DEFAULT, cursor: query.data.cursor });
+    const tasks = await myTasks();
+    const page = await tasks.list({ limit: LIST_LIMIT_DEFAULT, cursor: query.data.cursor });
     return { ok: true, tasks: page.tasks.map(plainTask), nextCursor: page.nextCursor };
   } catch (err) {
     return failure(err, "listTasks");
@@ -112,8 +126,8 @@ export async function createTaskAction(input: unknown): Promise<TaskResult> {
   const parsed = createTaskSchema.safeParse(input);
   if (!parsed.success) return validationFailure(parsed.error);
   try {
-    const store = await getTaskStore();
-    return { ok: true, task: plainTask(await store.create(parsed.data)) };
+    const tasks = await myTasks();
+    return { ok: true, task: plainTask(await tasks.create(parsed.data)) };
   } catch (err) {
     return failure(err, "createTask");
   }
@@ -123,9 +137,9 @@ export async function updateTaskAction(input: unknown): Promise<TaskResult> {
   const parsed = updateInputSchema.safeParse(input);
   if (!parsed.success) return validationFailure(parsed.error);
   try {
-    const store = await getTaskStore();
+    const tasks = await myTasks();
     const { id, patch, expectedVersion } = parsed.data;
-    return { ok: true, task: plainTask(await store.update({ id, patch, expectedVersion })) };
+    return { ok: true, task: plainTask(await tasks.update({ id, patch, expectedVersion })) };
   } catch (err) {
     return failure(err, "updateTask");
   }
@@ -135,8 +149,8 @@ export async function deleteTaskAction(input: unknown): Promise<DeleteResult> {
   const parsed = deleteInputSchema.safeParse(input);
   if (!parsed.success) return validationFailure(parsed.error);
   try {
-    const store = await getTaskStore();
-    await store.remove({ id: parsed.data.id, expectedVersion: parsed.data.expectedVersion });
+    const tasks = await myTasks();
+    await tasks.remove({ id: parsed.data.id, expectedVersion: parsed.data.expectedVersion });
     return { ok: true };
   } catch (err) {
     return failure(err, "deleteTask");

@@ -1,4 +1,5 @@
 import type { Metadata, Viewport } from "next";
+import { headers } from "next/headers";
 import type { ReactNode } from "react";
 import Providers from "./providers";
 import "./globals.css";
@@ -17,7 +18,10 @@ export const viewport: Viewport = {
   ],
 };
 
-export default function RootLayout({ children }: { children: ReactNode }) {
+export default async function RootLayout({ children }: { children: ReactNode }) {
+  // Every page is rendered per request, so each carries its own CSP nonce (proxy.ts); Next.js
+  // reads it from the request and marks its scripts with it.
+  await headers();
   return (
     <html lang="en">
       <body>

@@ -1,25 +1,33 @@
 import { connection } from "next/server";
-import { unstable_rethrow } from "next/navigation";
+import { redirect, unstable_rethrow } from "next/navigation";
+import { getCurrentUser, type CurrentUser } from "@/lib/auth/session";
+import { log } from "@/lib/log";
 import { getTaskStore } from "@/lib/taskStore";
 import { isTaskError } from "@/lib/tasks/errors";
 import { LIST_LIMIT_DEFAULT, type Task } from "@/lib/tasks/schema";
+import AccountBar from "./_components/AccountBar";
+import ApiKeysPanel from "./_components/ApiKeysPanel";
 import TaskApp from "./_components/TaskApp";
 import LoadErrorPanel from "./_components/LoadErrorPanel";
 
-type FirstPage = { ok: true; tasks: Task[]; nextCursor: string | null } | { ok: false; message: string };
+type FirstPage =
+  | { ok: true; user: CurrentUser; tasks: Task[]; nextCursor: string | null }
+  | { ok: true; user: null }
+  | { ok: false; message: string };
 
+/** The signed-in user and the first page of their tasks, read through the cache. */
 async function loadFirstPage(): Promise<FirstPage> {
   try {
-    const store = await getTaskStore();
-    const page = await store.list({ limit: LIST_LIMIT_DEFAULT });
-    return { ok: true, tasks: page.tasks, nextCursor: page.nextCursor };
+    const user = await getCurrentUser();
+    if (!user) return { ok: true, user: null };
+    const page = await (await getTaskStore()).forUser(user.id).list({ limit: LIST_LIMIT_DEFAULT });
+    return { ok: true, user, tasks: page.tasks, nextCursor: page.nextCursor };
   } catch (err) {
     unstable_rethrow(err);
     // The store has already logged the details; one line here ties them to the page.
-    console.error("[page] could not load tasks:", err instanceof Error ? `${err.name}: ${err.message}` : err);
+    log.warn("task page could not load", { error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
     // A TaskError's message is public by design; anything else is replaced.
-    const message = isTaskError(err) ? err.message : "The task database did not answer.";
-    return { ok: false, message };
+    return { ok: false, message: isTaskError(err) ? err.message : "The task database did not answer." };
   }
 }
 
@@ -27,22 +35,22 @@ export default async function Home() {
   // Render per request: `next build` must never touch the database.
   await connection();
   const first = await loadFirstPage();
+  if (first.ok && !first.user) redirect("/sign-in?next=/");
 
   return (
     <div className="shell">
       <main className="card" aria-labelledby="page-title">
         <header className="card-header">
           <h1 id="page-title">Tasks</h1>
+          {first.ok && first.user ? <AccountBar name={first.user.name} email={first.user.email} /> : null}
         </header>
-        {first.ok ? (
-          <TaskApp
-            initialTasks={first.tasks.map((t) => ({ ...t }))}
-            initialNextCursor={first.nextCursor}
-          />
+        {first.ok && first.user ? (
+          <TaskApp initialTasks={first.tasks.map((t) => ({ ...t }))} initialNextCursor={first.nextCursor} />
         ) : (
-          <LoadErrorPanel message={first.message} />
+          <LoadErrorPanel message={first.ok ? "" : first.message} />
         )}
       </main>
+      {first.ok && first.user ? <ApiKeysPanel /> : null}
       <footer className="footer">
         <p>Postgres is the source of truth; every write goes through the <a className="lab-link" href="/cache" aria-label="Redis cache (open the cache lab)">Redis cache</a>.</p>
       </footer>

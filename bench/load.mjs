@@ -9,14 +9,17 @@ let seq = 0;
 
 const randomId = () => config.ids.min + Math.floor(Math.random() * (config.ids.max - config.ids.min + 1));
 
+// The credential every request carries: a bearer API key or a session cookie (config.headers).
+const auth = config.headers ?? {};
+
 function nextRequest() {
   const id = config.ids ? randomId() : 0;
   const write = config.writeRatio > 0 && Math.random() < config.writeRatio;
   if (config.kind === "patch" || write) {
-    return { method: "PATCH", path: `/api/tasks/${id}`, headers: { "content-type": "application/json" }, body: JSON.stringify({ done: seq++ % 2 === 0 }) };
+    return { method: "PATCH", path: `/api/tasks/${id}`, headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ done: seq++ % 2 === 0 }) };
   }
-  if (config.kind === "get") return { method: "GET", path: `/api/tasks/${id}` };
-  return { method: "GET", path: config.path };
+  if (config.kind === "get") return { method: "GET", path: `/api/tasks/${id}`, headers: auth };
+  return { method: "GET", path: config.path, headers: auth };
 }
 
 const result = await autocannon({

@@ -63,6 +63,15 @@ function load(server, config) {
   return run(server, config);
 }
 
+/** As `load`, also counting the server's Postgres statements during the measured run. */
+async function loadCountingStatements(server, config) {
+  run(server, { ...config, seconds: quick ? 1 : 2 });
+  const before = await statementsOf(server);
+  const result = run(server, config);
+  result.statements = (await statementsOf(server)) - before;
+  return result;
+}
+
 function run(server, config) {
   const r = spawnSync(process.execPath, [path.join(root, "bench/load.mjs"), JSON.stringify({ url: server.url, seconds: SECONDS, ...config })], {
     cwd: root,
@@ -71,6 +80,35 @@ function run(server, config) {
   });
   if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split("\n").pop());
+}
+
+/**
+ * The server's count of Postgres statements sent for requests (the task store's, better-auth's,
+ * the API-key checks'), leaving out the repair timer's poll of the repair table.
+ */
+async function statementsOf(server) {
+  const text = await (await fetch(`${server.url}/api/metrics`)).text();
+  return Number(/^wt_db_statements_total\{origin="request"\} (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+/** Signs a bench account up on `server`; returns its session cookie. */
+async function signUp(server, email) {
+  const res = await fetch(`${server.url}/api/auth/sign-up/email`, {
+    method: "POST",
+    // Node's fetch sends Sec-Fetch headers, so better-auth wants the Origin a browser would send.
+    headers: { "content-type": "application/json", origin: server.url },
+    body: JSON.stringify({ name: "bench", email, password: "bench-password-123" }),
+  });
+  if (!res.ok) throw new Error(`sign-up failed: ${res.status} ${await res.text()}`);
+  const cookie = res.headers.getSetCookie().map((c) => c.split(";")[0]).find((c) => /session_token=./.test(c));
+  if (!cookie) throw new Error("sign-up set no session cookie");
+  return cookie;
+}
+
+async function createKey(server, cookie) {
+  const res = await fetch(`${server.url}/api/keys`, { method: "POST", headers: { cookie, origin: server.url, "content-type": "application/json" }, body: JSON.stringify({ name: "bench" }) });
+  if (res.status !== 201) throw new Error(`key creation failed: ${res.status} ${await res.text()}`);
+  return (await res.json()).key;
 }
 
 function peakMemoryMb(pid) {
@@ -106,22 +144,37 @@ async function main() {
     redis.disconnect();
   });
   const deadRedisPort = await freePort();
-  const common = { DATABASE_URL: dbUrl.toString(), DATABASE_POOL_MAX: "10", CACHE_PREFIX: prefix };
+  const common = {
+    DATABASE_URL: dbUrl.toString(),
+    DATABASE_POOL_MAX: "10",
+    CACHE_PREFIX: prefix,
+    BETTER_AUTH_SECRET: randomBytes(32).toString("base64url"),
+    RATE_LIMIT_DISABLED: "1",
+  };
   const cached = await startServer("redis", { ...common, CACHE_DRIVER: "redis", REDIS_URL: redisUrl });
   const direct = await startServer("none", { ...common, CACHE_DRIVER: "none" });
   const deadCache = await startServer("redis unreachable", { ...common, CACHE_DRIVER: "redis", REDIS_URL: `redis://127.0.0.1:${deadRedisPort}` });
   const sql = postgres(dbUrl.toString(), { max: 2, onnotice: () => {} });
   cleanups.unshift(() => sql.end());
 
-  const seed = async (n) => {
-    await sql`delete from tasks`;
-    await sql`insert into tasks (title) select 'benchmark task ' || g from generate_series(1, ${n}) g`;
-    const [{ min, max }] = await sql`select min(id)::int as min, max(id)::int as max from tasks`;
-    await redis.del(`${prefix}:{tasks}:index`); // rows were written around the cache
+  // One account for the load (all servers share the database and so the account): a session
+  // cookie for the page-like scenarios, an API key for the program-like ones.
+  const email = `bench-${randomBytes(3).toString("hex")}@example.test`;
+  const cookie = await signUp(cached, email);
+  const key = await createKey(cached, cookie);
+  const [{ id: userId }] = await sql`select id from users where email = ${email}`;
+  const byKey = { authorization: `Bearer ${key}` };
+  const byCookie = { cookie };
+
+  const seed = async (n, owner = userId) => {
+    await sql`delete from tasks where user_id = ${owner}`;
+    await sql`insert into tasks (user_id, title) select ${owner}, 'benchmark task ' || g from generate_series(1, ${n}) g`;
+    const [{ min, max }] = await sql`select min(id)::int as min, max(id)::int as max from tasks where user_id = ${owner}`;
+    await redis.del(`${prefix}:{u:${owner}}:index`); // rows were written around the cache
     return { min, max };
   };
   const warm = async (server, ids) => {
-    for (let id = ids.min; id <= ids.max; id += 1) await fetch(`${server.url}/api/tasks/${id}`);
+    for (let id = ids.min; id <= ids.max; id += 1) await fetch(`${server.url}/api/tasks/${id}`, { headers: byKey });
   };
   const rows = [];
   const results = {};
@@ -134,45 +187,73 @@ async function main() {
   console.log("GET one task…");
   const hot = await seed(HOT);
   await warm(cached, hot);
-  results.getHit = load(cached, { kind: "get", ids: hot });
-  results.getNone = load(direct, { kind: "get", ids: hot });
+  results.getHit = await loadCountingStatements(cached, { kind: "get", ids: hot, headers: byKey });
+  results.getHitCookie = await loadCountingStatements(cached, { kind: "get", ids: hot, headers: byCookie });
+  results.statementsPerAuthedRead = (results.getHit.statements + results.getHitCookie.statements) / Math.max(1, results.getHit.total + results.getHitCookie.total);
+  results.getNone = load(direct, { kind: "get", ids: hot, headers: byKey });
   const hitRatioGet = results.getHit.cache.HIT / Math.max(1, results.getHit.total);
-  row("GET one task, cache hit", `${results.getHit.requestsPerSecond.toFixed(0)} req/s`, `${(hitRatioGet * 100).toFixed(1)} % HIT; ${ratio(results.getHit.requestsPerSecond, results.ceiling.requestsPerSecond)} × ceiling (target ≥ 0.85)`);
+  row("GET one task, cache hit (API key)", `${results.getHit.requestsPerSecond.toFixed(0)} req/s`, `${(hitRatioGet * 100).toFixed(1)} % HIT; ${ratio(results.getHit.requestsPerSecond, results.ceiling.requestsPerSecond)} × ceiling (target ≥ 0.8)`);
+  row("GET one task, cache hit (session cookie)", `${results.getHitCookie.requestsPerSecond.toFixed(0)} req/s`, `${ratio(results.getHitCookie.requestsPerSecond, results.ceiling.requestsPerSecond)} × ceiling (target ≥ 0.8)`);
+  row(
+    "Postgres statements per authenticated cached read",
+    `${results.getHit.statements + results.getHitCookie.statements} in ${results.getHit.total + results.getHitCookie.total} requests`,
+    "API key and cookie, from the server's own statement counter (requests only; the repair timer's 1/s poll is counted apart) (target 0)",
+  );
   row("GET one task, CACHE_DRIVER=none", `${results.getNone.requestsPerSecond.toFixed(0)} req/s`, `cached is ${ratio(results.getHit.requestsPerSecond, results.getNone.requestsPerSecond)} × this (target ≥ 1.5)`);
 
   console.log("mixed 90/10…");
-  results.mixed = load(cached, { kind: "get", ids: hot, writeRatio: 0.1, seconds: MIXED_SECONDS });
+  results.mixed = load(cached, { kind: "get", ids: hot, writeRatio: 0.1, seconds: MIXED_SECONDS, headers: byKey });
   const reads = results.mixed.cache.HIT + results.mixed.cache.MISS + results.mixed.cache.BYPASS;
   results.mixed.hitRatio = results.mixed.cache.HIT / Math.max(1, reads);
   row(`mixed 90 % GET / 10 % PATCH on ${HOT} hot tasks, ${MIXED_SECONDS} s`, `${results.mixed.requestsPerSecond.toFixed(0)} req/s`, `hit ratio ${results.mixed.hitRatio.toFixed(4)} (target ≥ 0.99)`);
 
   console.log("writes…");
-  results.writeCached = load(cached, { kind: "patch", ids: hot, connections: 8 });
-  results.writeNone = load(direct, { kind: "patch", ids: hot, connections: 8 });
+  results.writeCached = load(cached, { kind: "patch", ids: hot, connections: 8, headers: byKey });
+  results.writeNone = load(direct, { kind: "patch", ids: hot, connections: 8, headers: byKey });
   row("PATCH, write-through", `p50 ${results.writeCached.latency.p50} ms, p99 ${results.writeCached.latency.p99} ms`, `p50 ${ratio(results.writeCached.latency.p50, results.writeNone.latency.p50)} × none (target ≤ 1.3)`);
   row("PATCH, CACHE_DRIVER=none", `p50 ${results.writeNone.latency.p50} ms, p99 ${results.writeNone.latency.p99} ms`);
 
   console.log("reads with Redis unreachable…");
-  results.readsDead = load(deadCache, { kind: "get", ids: hot });
-  results.readsNone = load(direct, { kind: "get", ids: hot });
+  results.readsDead = load(deadCache, { kind: "get", ids: hot, headers: byKey });
+  results.readsNone = load(direct, { kind: "get", ids: hot, headers: byKey });
   row("GET one task, Redis unreachable (breaker open)", `p99 ${results.readsDead.latency.p99} ms, ${results.readsDead.requestsPerSecond.toFixed(0)} req/s`, `p99 ${ratio(results.readsDead.latency.p99, results.readsNone.latency.p99)} × none's ${results.readsNone.latency.p99} ms (target ≤ 1.5)`);
 
   results.lists = {};
   for (const n of LIST_SIZES) {
     console.log(`list of ${n}…`);
     await seed(n);
-    await fetch(`${cached.url}/api/tasks?limit=50`); // cold build of the index
-    results.lists[n] = load(cached, { path: "/api/tasks?limit=50" });
+    await fetch(`${cached.url}/api/tasks?limit=50`, { headers: byKey }); // cold build of the index
+    results.lists[n] = load(cached, { path: "/api/tasks?limit=50", headers: byKey });
     row(`first list page (50) of ${n.toLocaleString("en")} tasks`, `${results.lists[n].requestsPerSecond.toFixed(0)} req/s`, `${(100 * results.lists[n].cache.HIT / Math.max(1, results.lists[n].total)).toFixed(1)} % HIT`);
   }
   const last = LIST_SIZES[LIST_SIZES.length - 1];
   row("list page at 100,000 vs at 100", `${ratio(results.lists[last].requestsPerSecond, results.lists[100].requestsPerSecond)} ×`, "target ≥ 0.8");
 
+  // One user's page among many users: the same 100 tasks, alone and then beside 999 other users
+  // with 100 tasks each (written around the cache), so any cost that grows with other users shows.
+  console.log("one user among 1,000…");
+  await sql`delete from tasks`;
+  await seed(100);
+  await fetch(`${cached.url}/api/tasks?limit=50`, { headers: byKey });
+  results.listAlone = load(cached, { path: "/api/tasks?limit=50", headers: byKey });
+  const crowd = quick ? 99 : 999;
+  await sql`insert into users (id, name, email) select 'benchcrowd' || g, 'crowd', 'crowd' || g || '@example.test' from generate_series(1, ${crowd}) g`;
+  await sql`insert into tasks (user_id, title) select 'benchcrowd' || u, 'crowd task ' || t from generate_series(1, ${crowd}) u, generate_series(1, 100) t`;
+  await sql`analyze tasks`;
+  results.listAmongMany = load(cached, { path: "/api/tasks?limit=50", headers: byKey });
+  row(
+    `list page (50 of 100) for one user among ${(crowd + 1).toLocaleString("en")} users × 100 tasks`,
+    `${results.listAmongMany.requestsPerSecond.toFixed(0)} req/s`,
+    `${ratio(results.listAmongMany.requestsPerSecond, results.listAlone.requestsPerSecond)} × the same page with 1 user (target ≥ 0.8)`,
+  );
+  await sql`delete from tasks where user_id like 'benchcrowd%'`;
+  await sql`delete from users where id like 'benchcrowd%'`;
+
   console.log("caching all 100,000 tasks…");
   const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);
   let cursor = null;
   do {
-    const res = await fetch(`${cached.url}/api/tasks?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+    const res = await fetch(`${cached.url}/api/tasks?limit=200${cursor ? `&cursor=${cursor}` : ""}`, { headers: byKey });
     cursor = (await res.json()).nextCursor;
   } while (cursor);
   const usedAfter = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);

@@ -16,6 +16,8 @@ export type CacheEvent = {
   seq: number;
   at: string;
   kind: CacheEventKind;
+  /** Whose cache slot it concerns; absent for events of the whole cache (breaker, auth repairs). */
+  userId?: string;
   taskId?: number;
   version?: number;
   detail?: string;
@@ -42,7 +44,7 @@ export class CacheEventLog {
 
   constructor(private readonly capacity = 200) {}
 
-  record(kind: CacheEventKind, fields: { taskId?: number; version?: number; detail?: string } = {}) {
+  record(kind: CacheEventKind, fields: { userId?: string; taskId?: number; version?: number; detail?: string } = {}) {
     this.counts[kind]++;
     // Reads are counted, not listed: a busy page would push every write out of the buffer.
     if (kind === "hit" || kind === "miss" || kind === "bypass") return;
@@ -52,9 +54,13 @@ export class CacheEventLog {
     for (const l of this.listeners) l(event);
   }
 
-  /** Newest first; only events after `afterSeq` when given. */
-  recent(afterSeq = 0): CacheEvent[] {
-    return this.buffer.filter((e) => e.seq > afterSeq).reverse();
+  /**
+   * Newest first; only events after `afterSeq` when given. With `userId`, only that user's events
+   * and those of the whole cache (a breaker change), without the owner field.
+   */
+  recent(afterSeq = 0, userId?: string): CacheEvent[] {
+    const mine = this.buffer.filter((e) => e.seq > afterSeq && (userId === undefined || e.userId === undefined || e.userId === userId));
+    return mine.reverse().map(({ userId: _owner, ...rest }) => (userId === undefined ? { ...rest, userId: _owner } : rest));
   }
 
   onEvent(listener: (e: CacheEvent) => void): () => void {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseRateRule } from "./rateLimit";
 
 /**
  * The one place that reads `process.env`. Every variable is validated at import; a bad value stops
@@ -12,6 +13,16 @@ const intInRange = (name: string, min: number, max: number) =>
     .regex(/^\d+$/, { error: `${name} must be a whole number from ${min} to ${max}.` })
     .transform(Number)
     .refine((n) => n >= min && n <= max, { error: `${name} must be a whole number from ${min} to ${max}.` });
+
+const rateRule = (name: string, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const rule = parseRateRule(text);
+      if (!rule) ctx.addIssue({ code: "custom", message: `${name} must be a count per window, like 10/10m (units s, m, h; window at most 24h).` });
+      return rule ?? { limit: 1, windowSeconds: 1 };
+    });
 
 const url = (name: string, protocols: string[]) =>
   z.string().refine(
@@ -50,8 +61,34 @@ export const envSchema = z.object({
   CACHE_BREAKER_COOLDOWN_MS: intInRange("CACHE_BREAKER_COOLDOWN_MS", 100, 600_000).default(2000),
   /** Repair pass period (ms) for long-lived servers; 0 turns the timer off (serverless: use the repair route). */
   CACHE_REPAIR_INTERVAL_MS: intInRange("CACHE_REPAIR_INTERVAL_MS", 0, 3_600_000).default(1000),
-  /** When set, /api/cache/repair requires `Authorization: Bearer <CRON_SECRET>` (Vercel Cron sends it). */
+  /** Lets schedulers run the whole-store audit and repair: `Authorization: Bearer <CRON_SECRET>` (Vercel Cron sends it). */
   CRON_SECRET: z.string().min(16, { error: "CRON_SECRET must be at least 16 characters." }).optional(),
+  /**
+   * Signs session cookies. Required in production; in development a random one is made once and
+   * kept in .data/auth-secret (lib/auth/secret.ts).
+   */
+  BETTER_AUTH_SECRET: z.string().min(32, { error: "BETTER_AUTH_SECRET must be at least 32 characters (try: openssl rand -base64 32)." }).optional(),
+  /** The app's public URL (e.g. https://tasks.example.com): cookies get Secure and the origin check uses it. Inferred from each request when unset. */
+  BETTER_AUTH_URL: url("BETTER_AUTH_URL", ["https:", "http:"]).optional(),
+  /** Emails (comma-separated) of the accounts that may run the whole-store audit and repair. */
+  ADMIN_EMAILS: z
+    .string()
+    .transform((s) =>
+      s
+        .split(",")
+        .map((e) => e.trim().toLowerCase())
+        .filter((e) => e !== ""),
+    )
+    .default([]),
+  /** When set, /api/metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.string().min(16, { error: "METRICS_TOKEN must be at least 16 characters." }).optional(),
+  /** Abuse limits, as count/window (s, m or h). 429 with Retry-After past them. */
+  RATE_LIMIT_SIGN_IN_FAILURES_PER_IP: rateRule("RATE_LIMIT_SIGN_IN_FAILURES_PER_IP", "10/10m"),
+  RATE_LIMIT_SIGN_IN_FAILURES_PER_EMAIL: rateRule("RATE_LIMIT_SIGN_IN_FAILURES_PER_EMAIL", "10/10m"),
+  RATE_LIMIT_SIGN_UPS_PER_IP: rateRule("RATE_LIMIT_SIGN_UPS_PER_IP", "10/1h"),
+  RATE_LIMIT_WRITES_PER_USER: rateRule("RATE_LIMIT_WRITES_PER_USER", "600/1m"),
+  /** 1 turns every limit off (load tests, benchmarks). Never the default. */
+  RATE_LIMIT_DISABLED: z.enum(["0", "1", "true", "false"], { error: "RATE_LIMIT_DISABLED must be 1 or 0." }).default("0").transform((v) => v === "1" || v === "true"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"], { error: "LOG_LEVEL must be debug, info, warn, error or silent." }).default("info"),
   CACHE_MEMORY_MAX_ENTRIES: intInRange("CACHE_MEMORY_MAX_ENTRIES", 100, 10_000_000).default(200_000),
 });

@@ -85,6 +85,20 @@ function create(): Metrics {
       this.set(store()?.pendingRepairCount ?? 0);
     },
   });
+  new Counter({
+    name: "wt_db_statements_total",
+    help: "Postgres statements this process sent, by origin: requests (the task store, better-auth, API keys) or the repair passes (a timer).",
+    labelNames: ["origin"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const s = store();
+      if (!s) return;
+      const background = s.ledger.passStatements;
+      this.inc({ origin: "repair" }, background);
+      this.inc({ origin: "request" }, Math.max(0, s.database.statements.count - background));
+    },
+  });
   const httpDuration = new Histogram({
     name: "wt_http_request_duration_seconds",
     help: "HTTP request duration by method, route and status.",

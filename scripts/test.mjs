@@ -177,6 +177,10 @@ async function main() {
           DATABASE_URL: url,
           REDIS_URL: redisUrl,
           CACHE_PREFIX: `wtt_e2e_${randomBytes(3).toString("hex")}`,
+          BETTER_AUTH_SECRET: randomBytes(32).toString("base64url"),
+          // Every story signs a fresh person up from 127.0.0.1; the limit itself is tested in
+          // tests/integration/rateLimit.test.ts.
+          RATE_LIMIT_SIGN_UPS_PER_IP: "1000/1h",
           NEXT_TELEMETRY_DISABLED: "1",
         }),
       );

@@ -17,6 +17,7 @@ import {
 } from "@/app/actions";
 import type { Task, TaskPatch } from "@/lib/tasks/schema";
 import AddTaskForm from "./AddTaskForm";
+import { fullNavigation } from "./fullNavigation";
 import TaskItem from "./TaskItem";
 
 type Page = { tasks: Task[]; nextCursor: string | null };
@@ -35,6 +36,15 @@ class ActionFailedError extends Error {
     this.name = "ActionFailedError";
     this.code = error.code;
   }
+}
+
+/**
+ * The error to throw for a refused action. A session that ended (signed out in another tab, or
+ * revoked) sends the person to sign in, and back here afterwards.
+ */
+function failed(error: ActionError): ActionFailedError {
+  if (error.code === "unauthorized") fullNavigation(`/sign-in?next=${encodeURIComponent(window.location.pathname)}`);
+  return new ActionFailedError(error);
 }
 
 /** Anything thrown on the way (e.g. the network) becomes a public, friendly error. */
@@ -151,7 +161,7 @@ export default function TaskApp({
     queryKey: TASKS_KEY,
     queryFn: async ({ pageParam }): Promise<Page> => {
       const result = await listTasksAction({ cursor: pageParam });
-      if (!result.ok) throw new ActionFailedError(result.error);
+      if (!result.ok) throw failed(result.error);
       return { tasks: result.tasks, nextCursor: result.nextCursor };
     },
     initialPageParam: null as string | null,
@@ -271,7 +281,7 @@ export default function TaskApp({
   const createMutation = useMutation<Task, Error, CreateVars, CreateContext>({
     mutationFn: async ({ title, done }) => {
       const result = await createTaskAction(done === undefined ? { title } : { title, done });
-      if (!result.ok) throw new ActionFailedError(result.error);
+      if (!result.ok) throw failed(result.error);
       return result.task;
     },
     onMutate: async ({ title, done }) => {
@@ -316,7 +326,7 @@ export default function TaskApp({
     mutationFn: ({ task, patch }) =>
       serial(task.id, async () => {
         const result = await updateTaskAction({ id: task.id, patch, expectedVersion: expectedVersionFor(task.id) });
-        if (!result.ok) throw new ActionFailedError(result.error);
+        if (!result.ok) throw failed(result.error);
         noteVersion(result.task);
         return result.task;
       }),
@@ -358,7 +368,7 @@ export default function TaskApp({
     mutationFn: ({ task }) =>
       serial(task.id, async () => {
         const result = await deleteTaskAction({ id: task.id, expectedVersion: expectedVersionFor(task.id) });
-        if (!result.ok) throw new ActionFailedError(result.error);
+        if (!result.ok) throw failed(result.error);
       }),
     onMutate: async ({ task }) => {
       await pauseReads();
@@ -401,7 +411,7 @@ export default function TaskApp({
   const loadMoreMutation = useMutation<Page, Error, string>({
     mutationFn: async (cursor) => {
       const result = await listTasksAction({ cursor });
-      if (!result.ok) throw new ActionFailedError(result.error);
+      if (!result.ok) throw failed(result.error);
       return { tasks: result.tasks, nextCursor: result.nextCursor };
     },
     onSuccess: (page, cursor) => {

@@ -68,7 +68,7 @@ export default function AuditPanel() {
               </div>
             </dl>
             <p className="lab-subtle">
-              {`Driver ${run.report.driver}; list index ${run.report.listIndexed ? "compared" : "not built, so not compared"}. `}
+              {`Driver ${run.report.driver}; list index ${run.report.listsChecked > 0 ? "compared" : "not built, so not compared"}. `}
               Run at {clockTime(run.at)}.
             </p>
             {run.report.findings.length > 0 && (

@@ -1,6 +1,8 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { connection } from "next/server";
+import { redirect } from "next/navigation";
+import { getCurrentUser } from "@/lib/auth/session";
 import CacheLab from "./CacheLab";
 
 export const metadata: Metadata = {
@@ -12,6 +14,8 @@ export default async function CacheLabPage() {
   // Render per request: the lab reads live state in the browser, and `next build` must never
   // touch the database or the cache.
   await connection();
+  // The lab shows the signed-in user's own tasks and cache events only.
+  if (!(await getCurrentUser().catch(() => null))) redirect("/sign-in?next=/cache");
 
   return (
     <div className="shell lab-shell">

@@ -49,7 +49,7 @@ export class CircuitBreaker {
     const state = this.currentState;
     if (state === "open" || (state === "half-open" && this.probing)) {
       this.stats.rejected++;
-      throw new CacheUnavailableError(`cache breaker open (${operation})`);
+      throw new CacheUnavailableError(`cache breaker open (${operation})`, "breaker-open");
     }
     const isProbe = state === "half-open";
     if (isProbe) {
@@ -92,7 +92,7 @@ export class CircuitBreaker {
 function withTimeout<T>(promise: Promise<T>, ms: number, operation: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CacheUnavailableError(`cache ${operation} timed out after ${ms} ms`, true)), ms);
+    timer = setTimeout(() => reject(new CacheUnavailableError(`cache ${operation} timed out after ${ms} ms`, "timeout")), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

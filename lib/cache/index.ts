@@ -1,14 +1,15 @@
 import { CircuitBreaker, type BreakerState } from "./breaker";
-import { cacheKeys } from "./keys";
 import { createMemoryDriver } from "./memory";
 import { createRedisDriver } from "./redis";
 import { createUpstashDriver } from "./upstash";
-import { CacheUnavailableError, type TaskCacheDriver } from "./types";
+import { CacheUnavailableError, type CacheDriver, type CacheDriverName } from "./types";
+
+export type { CacheDriverName } from "./types";
 
 export type CacheConfig =
   | { driver: "none" }
   | {
-      driver: "redis" | "upstash" | "memory";
+      driver: CacheDriverName;
       redisUrl?: string;
       upstash?: { url: string; token: string };
       prefix: string;
@@ -21,21 +22,45 @@ export type CacheConfig =
 
 /** A driver behind the timeout + circuit breaker: the only way the store talks to a cache. */
 export type Cache = {
-  readonly driver: TaskCacheDriver;
+  readonly driver: CacheDriver;
   readonly breaker: CircuitBreaker;
-  /** Runs one cache call under the timeout and breaker; `taskId` names the key in fault logs. */
-  run<T>(operation: string, fn: (driver: TaskCacheDriver) => Promise<T>, taskId?: number): Promise<T>;
+  /** Runs one cache call under the timeout and breaker; `subject` names the key in fault logs. */
+  run<T>(operation: CacheOperation, fn: () => Promise<T>, subject?: string): Promise<T>;
   readonly breakerState: BreakerState;
   close(): Promise<void>;
 };
+
+/** Every kind of cache call the app makes: metric labels and fault logs use these names. */
+export type CacheOperation =
+  | "getTask"
+  | "getTasks"
+  | "epoch"
+  | "putTask"
+  | "putCreated"
+  | "putTombstone"
+  | "getIndexPage"
+  | "startIndexBuild"
+  | "addToIndexBuild"
+  | "publishIndexBuild"
+  | "dropIndex"
+  | "repair"
+  | "ttls"
+  | "authGet"
+  | "authSet"
+  | "authDelete";
 
 // A tombstone must outlive any write that could still arrive for the deleted task. The store drops
 // cache writes older than MAX_CACHE_WRITE_AGE_MS, so this floor leaves a wide margin.
 export const MAX_CACHE_WRITE_AGE_MS = 10_000;
 const TOMBSTONE_TTL_FLOOR_SECONDS = 300;
+/**
+ * How long a revoked auth value (session, API key) keeps its marker. A fill that read Postgres
+ * before the revocation is dropped once it is MAX_CACHE_WRITE_AGE_MS old, so this is a wide margin.
+ */
+export const REVOCATION_TTL_SECONDS = 300;
 
 /** Told about every cache call: for metrics. `outcome` "rejected" means refused by the open breaker. */
-export type CacheCallObserver = (operation: string, outcome: "ok" | "error" | "rejected", seconds: number) => void;
+export type CacheCallObserver = (operation: CacheOperation, outcome: "ok" | "error" | "rejected", seconds: number) => void;
 
 const observers = new Set<CacheCallObserver>();
 /** Subscribes to every cache call of every cache in this process (lib/metrics uses it). */
@@ -44,12 +69,7 @@ export function observeCacheCalls(observer: CacheCallObserver): () => void {
   return () => observers.delete(observer);
 }
 
-export function wrapDriver(
-  driver: TaskCacheDriver,
-  options: { timeoutMs: number; breakerFailures: number; breakerCooldownMs: number; prefix?: string },
-): Cache {
-  const keys = options.prefix ? cacheKeys(options.prefix) : undefined;
-  const keyOf = (taskId?: number) => (taskId === undefined ? undefined : (keys?.task(taskId) ?? `task:${taskId}`));
+export function wrapDriver(driver: CacheDriver, options: { timeoutMs: number; breakerFailures: number; breakerCooldownMs: number }): Cache {
   const breaker = new CircuitBreaker({
     failureThreshold: options.breakerFailures,
     cooldownMs: options.breakerCooldownMs,
@@ -58,14 +78,14 @@ export function wrapDriver(
   return {
     driver,
     breaker,
-    async run(operation, fn, taskId) {
-      if (observers.size === 0) return breaker.run(operation, () => fn(driver), keyOf(taskId));
+    async run(operation, fn, subject) {
+      if (observers.size === 0) return breaker.run(operation, fn, subject);
       const started = performance.now();
       let outcome: "ok" | "error" | "rejected" = "ok";
       try {
-        return await breaker.run(operation, () => fn(driver), keyOf(taskId));
+        return await breaker.run(operation, fn, subject);
       } catch (err) {
-        outcome = err instanceof CacheUnavailableError && /breaker open/.test(err.message) ? "rejected" : "error";
+        outcome = err instanceof CacheUnavailableError && err.reason === "breaker-open" ? "rejected" : "error";
         throw err;
       } finally {
         const seconds = (performance.now() - started) / 1000;
@@ -85,7 +105,7 @@ export function createCache(config: CacheConfig): Cache | null {
     ttlSeconds: config.ttlSeconds,
     tombstoneTtlSeconds: Math.max(config.ttlSeconds, TOMBSTONE_TTL_FLOOR_SECONDS),
   };
-  let driver: TaskCacheDriver;
+  let driver: CacheDriver;
   if (config.driver === "redis") {
     if (!config.redisUrl) throw new Error("the redis cache driver needs REDIS_URL");
     driver = createRedisDriver({ ...ttls, url: config.redisUrl, prefix: config.prefix, commandTimeoutMs: config.timeoutMs });

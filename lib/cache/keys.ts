@@ -1,8 +1,10 @@
 /**
- * Every cache key is built here. All of them share the `{tasks}` hash tag, so scripts touching
- * several keys stay in one Redis Cluster slot; the prefix lets apps and test runs share a Redis.
+ * Every cache key is built here. A user's keys share the hash tag `{u:<userId>}`, so the scripts
+ * touching several of them stay in one Redis Cluster slot while different users spread over all
+ * slots; the prefix lets apps and test runs share a Redis. better-auth's values (sessions, API
+ * keys) live under `<prefix>:auth:` and are only ever touched one key at a time.
  */
-export type CacheKeys = {
+export type UserCacheKeys = {
   task(id: number): string;
   /** Complete list index: sorted set of ids (score = id) plus a sentinel member. */
   index: string;
@@ -10,14 +12,22 @@ export type CacheKeys = {
   build: string;
   buildRemoved: string;
   buildLease: string;
-  /** Random value that lives as long as the cache's contents; see ENSURE_EPOCH. */
+  /** Random value that lives as long as the user's cached contents; see ENSURE_EPOCH. */
   epoch: string;
-  /** Every key this app owns matches this pattern (for audits and test clean-up). */
-  pattern: string;
+  /** Every task entry of this user matches `${taskPrefix}*`. */
+  taskPrefix: string;
 };
 
-export function cacheKeys(prefix: string): CacheKeys {
-  const base = `${prefix}:{tasks}`;
+/** User ids are better-auth's random ids; anything that could break out of the hash tag is refused. */
+const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function assertUserId(userId: string): string {
+  if (!USER_ID.test(userId)) throw new Error("invalid user id for a cache key");
+  return userId;
+}
+
+export function userCacheKeys(prefix: string, userId: string): UserCacheKeys {
+  const base = `${prefix}:{u:${assertUserId(userId)}}`;
   return {
     task: (id) => `${base}:task:${id}`,
     index: `${base}:index`,
@@ -25,8 +35,32 @@ export function cacheKeys(prefix: string): CacheKeys {
     buildRemoved: `${base}:index:build:removed`,
     buildLease: `${base}:index:lease`,
     epoch: `${base}:epoch`,
-    pattern: `${base}:*`,
+    taskPrefix: `${base}:task:`,
   };
+}
+
+/** Matches every task entry of every user; `parseTaskKey` reads owner and id back. */
+export function allTasksPattern(prefix: string): string {
+  return `${prefix}:{u:*}:task:*`;
+}
+
+export function parseTaskKey(prefix: string, key: string): { userId: string; id: number } | null {
+  const head = `${prefix}:{u:`;
+  if (!key.startsWith(head)) return null;
+  const close = key.indexOf("}:task:", head.length);
+  if (close < 0) return null;
+  const id = Number(key.slice(close + "}:task:".length));
+  return Number.isSafeInteger(id) && id > 0 ? { userId: key.slice(head.length, close), id } : null;
+}
+
+/** better-auth's secondary-storage key, namespaced under the prefix. */
+export function authKey(prefix: string, key: string): string {
+  return `${prefix}:auth:${key}`;
+}
+
+/** Every key this app owns under `prefix` (test clean-up and flush). */
+export function everythingPattern(prefix: string): string {
+  return `${prefix}:*`;
 }
 
 /** Sentinel member marking a list index as complete (score 0; task ids start at 1). */

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
 import { createScriptedDriver, type RedisTransport, type ScriptedDriverOptions } from "./scripted";
-import { CacheUnavailableError, type TaskCacheDriver } from "./types";
+import { CacheUnavailableError, type CacheDriver } from "./types";
 
 export type RedisDriverOptions = ScriptedDriverOptions & {
   url: string;
@@ -10,7 +10,7 @@ export type RedisDriverOptions = ScriptedDriverOptions & {
 };
 
 /** The redis driver: ioredis over TCP, for docker-compose and long-lived servers. */
-export function createRedisDriver(options: RedisDriverOptions): TaskCacheDriver & { client: Redis } {
+export function createRedisDriver(options: RedisDriverOptions): CacheDriver & { client: Redis } {
   const redisOptions: RedisOptions = {
     commandTimeout: options.commandTimeoutMs,
     connectTimeout: Math.max(1000, options.commandTimeoutMs * 4),
@@ -46,6 +46,18 @@ export function createRedisDriver(options: RedisDriverOptions): TaskCacheDriver 
     async get(key) {
       connected();
       return client.get(key);
+    },
+    async set(key, value, { ttlSeconds, onlyIfAbsent = false } = {}) {
+      connected();
+      const reply =
+        ttlSeconds === undefined
+          ? onlyIfAbsent
+            ? await client.set(key, value, "NX")
+            : await client.set(key, value)
+          : onlyIfAbsent
+            ? await client.set(key, value, "EX", ttlSeconds, "NX")
+            : await client.set(key, value, "EX", ttlSeconds);
+      return reply === "OK";
     },
     async mget(keys) {
       connected();

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Task } from "../tasks/schema";
-import { cacheKeys, decodeEntry, INDEX_SENTINEL } from "./keys";
+import { allTasksPattern, authKey, decodeEntry, everythingPattern, INDEX_SENTINEL, parseTaskKey, userCacheKeys } from "./keys";
 import * as scripts from "./scripts";
-import type { CachedTask, IndexBuildStart, PutResult, TaskCacheDriver } from "./types";
+import type { CacheDriver, CachedTask, IndexBuildStart, PutResult, UserTaskCache } from "./types";
 import { jitteredTtl, type CacheTtls } from "./ttl";
 
 /**
@@ -12,6 +12,8 @@ import { jitteredTtl, type CacheTtls } from "./ttl";
  */
 export type RedisTransport = {
   get(key: string): Promise<string | null>;
+  /** SET, with EX when `ttlSeconds` is given and NX when `onlyIfAbsent`; returns whether it was set. */
+  set(key: string, value: string, options?: { ttlSeconds?: number; onlyIfAbsent?: boolean }): Promise<boolean>;
   mget(keys: string[]): Promise<Array<string | null>>;
   /** EVALSHA, falling back to EVAL when Redis answers NOSCRIPT. */
   evalScript(script: string, keys: string[], args: Array<string | number>): Promise<unknown>;
@@ -24,25 +26,17 @@ export type RedisTransport = {
 
 export type ScriptedDriverOptions = CacheTtls & { prefix: string };
 
+/** Redis expiries are whole seconds, at least one. */
+function wholeSeconds(ttlSeconds: number): number {
+  return Math.max(1, Math.ceil(ttlSeconds));
+}
+
 function toPutResult(code: unknown): PutResult {
   const n = Number(code);
   return n === 1 ? "written" : n === 2 ? "unchanged" : n === -1 ? "stale-epoch" : "refused";
 }
 
-export function createScriptedDriver(name: "redis" | "upstash", t: RedisTransport, options: ScriptedDriverOptions): TaskCacheDriver {
-  const keys = cacheKeys(options.prefix);
-  const membership = (id: number, version: number, json: string, op: "add" | "remove", epoch: string) =>
-    t
-      .evalScript(
-        scripts.WRITE_THROUGH_MEMBERSHIP,
-        [keys.task(id), keys.index, keys.build, keys.buildRemoved, keys.buildLease, keys.epoch],
-        [version, json, json === "" ? options.tombstoneTtlSeconds : jitteredTtl(options.ttlSeconds), id, op, options.ttlSeconds, epoch],
-      )
-      .then(toPutResult);
-  const readIndex = async (max: string, limit: number) => {
-    const ids = (await t.evalScript(scripts.READ_INDEX_PAGE, [keys.index], [max, limit])) as Array<string | number> | null;
-    return ids === null || ids === undefined ? null : ids.map(Number);
-  };
+export function createScriptedDriver(name: "redis" | "upstash", t: RedisTransport, options: ScriptedDriverOptions): CacheDriver {
   const deleteMatching = async (pattern: string) => {
     let cursor = "0";
     do {
@@ -52,60 +46,120 @@ export function createScriptedDriver(name: "redis" | "upstash", t: RedisTranspor
     } while (cursor !== "0");
   };
 
+  const forUser = (userId: string): UserTaskCache => {
+    const keys = userCacheKeys(options.prefix, userId);
+    const membership = (id: number, version: number, json: string, op: "add" | "remove", epoch: string) =>
+      t
+        .evalScript(
+          scripts.WRITE_THROUGH_MEMBERSHIP,
+          [keys.task(id), keys.index, keys.build, keys.buildRemoved, keys.buildLease, keys.epoch],
+          [version, json, json === "" ? options.tombstoneTtlSeconds : jitteredTtl(options.ttlSeconds), id, op, options.ttlSeconds, epoch],
+        )
+        .then(toPutResult);
+    const readIndex = async (max: string, limit: number) => {
+      const ids = (await t.evalScript(scripts.READ_INDEX_PAGE, [keys.index], [max, limit])) as Array<string | number> | null;
+      return ids === null || ids === undefined ? null : ids.map(Number);
+    };
+    return {
+      userId,
+      async getTask(id: number): Promise<CachedTask> {
+        return decodeEntry(await t.get(keys.task(id)));
+      },
+      async getTasks(ids: number[]): Promise<CachedTask[]> {
+        if (ids.length === 0) return [];
+        return (await t.mget(ids.map((id) => keys.task(id)))).map(decodeEntry);
+      },
+      async epoch(): Promise<string> {
+        return String(await t.evalScript(scripts.ENSURE_EPOCH, [keys.epoch], [randomUUID()]));
+      },
+      async putTask(task: Task, epoch: string): Promise<PutResult> {
+        const code = await t.evalScript(
+          scripts.PUT_TASK,
+          [keys.task(task.id), keys.epoch],
+          [task.version, JSON.stringify(task), jitteredTtl(options.ttlSeconds), epoch],
+        );
+        return toPutResult(code);
+      },
+      putCreated: (task, epoch) => membership(task.id, task.version, JSON.stringify(task), "add", epoch),
+      putTombstone: (id, version, epoch) => membership(id, version, "", "remove", epoch),
+      getIndexPage: ({ beforeId, limit }) => readIndex(beforeId === undefined ? "+inf" : `(${beforeId}`, limit),
+      async startIndexBuild(leaseMs: number): Promise<IndexBuildStart> {
+        const token = randomUUID();
+        const state = await t.evalScript(scripts.START_INDEX_BUILD, [keys.index, keys.build, keys.buildRemoved, keys.buildLease], [token, leaseMs]);
+        return state === "started" ? { state, token } : { state: state === "exists" ? "exists" : "busy" };
+      },
+      async addToIndexBuild(token: string, ids: number[]): Promise<boolean> {
+        return Number(await t.evalScript(scripts.ADD_TO_INDEX_BUILD, [keys.build, keys.buildLease], [token, ...ids])) === 1;
+      },
+      async publishIndexBuild(token: string): Promise<boolean> {
+        const code = await t.evalScript(
+          scripts.PUBLISH_INDEX_BUILD,
+          [keys.index, keys.build, keys.buildRemoved, keys.buildLease],
+          [token, INDEX_SENTINEL, options.ttlSeconds],
+        );
+        return Number(code) === 1;
+      },
+      async *scanEntries(batchSize: number) {
+        let cursor = "0";
+        do {
+          const [next, found] = await t.scan(cursor, `${keys.taskPrefix}*`, batchSize);
+          cursor = next;
+          if (found.length === 0) continue;
+          const raw = await t.mget(found);
+          yield found.map((key, i) => ({ id: Number(key.slice(keys.taskPrefix.length)), entry: decodeEntry(raw[i]) }));
+        } while (cursor !== "0");
+      },
+      readWholeIndex: () => readIndex("+inf", -1),
+      ttls: (ids) => (ids.length === 0 ? Promise.resolve([]) : t.ttls(ids.map((id) => keys.task(id)))),
+      dropIndex: () => t.del([keys.index, keys.build, keys.buildRemoved, keys.buildLease]),
+    };
+  };
+
   return {
     name,
-    async getTask(id: number): Promise<CachedTask> {
-      return decodeEntry(await t.get(keys.task(id)));
-    },
-    async getTasks(ids: number[]): Promise<CachedTask[]> {
-      if (ids.length === 0) return [];
-      return (await t.mget(ids.map((id) => keys.task(id)))).map(decodeEntry);
-    },
-    async epoch(): Promise<string> {
-      return String(await t.evalScript(scripts.ENSURE_EPOCH, [keys.epoch], [randomUUID()]));
-    },
-    async putTask(task: Task, epoch: string): Promise<PutResult> {
-      const code = await t.evalScript(
-        scripts.PUT_TASK,
-        [keys.task(task.id), keys.epoch],
-        [task.version, JSON.stringify(task), jitteredTtl(options.ttlSeconds), epoch],
-      );
-      return toPutResult(code);
-    },
-    putCreated: (task, epoch) => membership(task.id, task.version, JSON.stringify(task), "add", epoch),
-    putTombstone: (id, version, epoch) => membership(id, version, "", "remove", epoch),
-    getIndexPage: ({ beforeId, limit }) => readIndex(beforeId === undefined ? "+inf" : `(${beforeId}`, limit),
-    async startIndexBuild(leaseMs: number): Promise<IndexBuildStart> {
-      const token = randomUUID();
-      const state = await t.evalScript(scripts.START_INDEX_BUILD, [keys.index, keys.build, keys.buildRemoved, keys.buildLease], [token, leaseMs]);
-      return state === "started" ? { state, token } : { state: state === "exists" ? "exists" : "busy" };
-    },
-    async addToIndexBuild(token: string, ids: number[]): Promise<boolean> {
-      return Number(await t.evalScript(scripts.ADD_TO_INDEX_BUILD, [keys.build, keys.buildLease], [token, ...ids])) === 1;
-    },
-    async publishIndexBuild(token: string): Promise<boolean> {
-      const code = await t.evalScript(
-        scripts.PUBLISH_INDEX_BUILD,
-        [keys.index, keys.build, keys.buildRemoved, keys.buildLease],
-        [token, INDEX_SENTINEL, options.ttlSeconds],
-      );
-      return Number(code) === 1;
-    },
-    async *scanEntries(batchSize: number) {
-      const taskPrefix = keys.task(0).slice(0, -1);
+    forUser,
+    async *scanAllEntries(batchSize: number) {
       let cursor = "0";
       do {
-        const [next, found] = await t.scan(cursor, `${taskPrefix}*`, batchSize);
+        const [next, found] = await t.scan(cursor, allTasksPattern(options.prefix), batchSize);
         cursor = next;
-        if (found.length === 0) continue;
-        const raw = await t.mget(found);
-        yield found.map((key, i) => ({ id: Number(key.slice(taskPrefix.length)), entry: decodeEntry(raw[i]) }));
+        const parsed = found.flatMap((key) => {
+          const p = parseTaskKey(options.prefix, key);
+          return p ? [{ key, ...p }] : [];
+        });
+        if (parsed.length === 0) continue;
+        // One MGET per user: a user's keys share a slot, different users' keys may not.
+        const byUser = new Map<string, typeof parsed>();
+        for (const p of parsed) byUser.set(p.userId, [...(byUser.get(p.userId) ?? []), p]);
+        const batch: Array<{ userId: string; id: number; entry: CachedTask }> = [];
+        for (const [userId, group] of byUser) {
+          const raw = await t.mget(group.map((g) => g.key));
+          group.forEach((g, i) => batch.push({ userId, id: g.id, entry: decodeEntry(raw[i]) }));
+        }
+        yield batch;
       } while (cursor !== "0");
     },
-    readWholeIndex: () => readIndex("+inf", -1),
-    ttls: (ids) => (ids.length === 0 ? Promise.resolve([]) : t.ttls(ids.map((id) => keys.task(id)))),
-    flush: () => deleteMatching(keys.pattern),
-    dropIndex: () => t.del([keys.index, keys.build, keys.buildRemoved, keys.buildLease]),
+    async getValue(key) {
+      const value = await t.get(authKey(options.prefix, key));
+      return value === scripts.REVOKED_VALUE ? null : value;
+    },
+    async setValue(key, value, ttlSeconds) {
+      const code = await t.evalScript(scripts.SET_UNLESS_REVOKED, [authKey(options.prefix, key)], [value, ttlSeconds === undefined ? "" : wholeSeconds(ttlSeconds), scripts.REVOKED_VALUE]);
+      return Number(code) === 1;
+    },
+    fillValue: (key, value, ttlSeconds) => t.set(authKey(options.prefix, key), value, { ttlSeconds: wholeSeconds(ttlSeconds), onlyIfAbsent: true }),
+    async revokeValue(key, ttlSeconds) {
+      await t.set(authKey(options.prefix, key), scripts.REVOKED_VALUE, { ttlSeconds: wholeSeconds(ttlSeconds) });
+    },
+    deleteValue: (key) => t.del([authKey(options.prefix, key)]),
+    async getAndDeleteValue(key) {
+      const value = await t.evalScript(scripts.GET_AND_DELETE_VALUE, [authKey(options.prefix, key)], [scripts.REVOKED_VALUE]);
+      return typeof value === "string" ? value : null;
+    },
+    async incrementValue(key, ttlSeconds) {
+      return Number(await t.evalScript(scripts.INCREMENT_VALUE, [authKey(options.prefix, key)], [wholeSeconds(ttlSeconds)]));
+    },
+    flush: () => deleteMatching(everythingPattern(options.prefix)),
     ping: () => t.ping(),
     close: () => t.close(),
   };

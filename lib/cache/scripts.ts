@@ -111,3 +111,30 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('DEL', KEYS[3], KEYS[4])
 return 1
 `;
+
+// ---- auth values (lib/cache/types.ts, CacheDriver) ---------------------------------------------
+
+/** What a revoked auth value holds. JSON never starts with NUL, so no stored value can equal it. */
+export const REVOKED_VALUE = "\u0000revoked";
+
+/** KEYS: key. ARGV: value, ttl seconds ('' for none), revoked marker. Returns 1 when written, 0 when the key is revoked. */
+export const SET_UNLESS_REVOKED = `
+if redis.call('GET', KEYS[1]) == ARGV[3] then return 0 end
+if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return 1
+`;
+
+/** KEYS: key. ARGV: revoked marker. Returns the value and deletes it; nil (and no delete) when absent or revoked. */
+export const GET_AND_DELETE_VALUE = `
+local v = redis.call('GET', KEYS[1])
+if (not v) or v == ARGV[1] then return false end
+redis.call('DEL', KEYS[1])
+return v
+`;
+
+/** KEYS: key. ARGV: ttl seconds. Increments; a new counter gets the ttl. Returns the count. */
+export const INCREMENT_VALUE = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+`;

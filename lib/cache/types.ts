@@ -23,16 +23,23 @@ export type IndexBuildStart =
   /** Another caller (maybe another instance) is building it; read Postgres meanwhile. */
   | { state: "busy" };
 
+/** The cache transports: ioredis over TCP, @upstash/redis over HTTPS, or in-process. */
+export type CacheDriverName = "redis" | "upstash" | "memory";
+
 /**
- * The cache protocol, in task terms. Every driver (redis, memory) implements exactly these
- * semantics and is checked by the one contract suite in tests/cache/contract.ts.
+ * One user's task cache: the cache protocol, in task terms. Every key lives under that user's hash
+ * tag (`<prefix>:{u:<userId>}:...`), so a script touching several of them stays in one Redis
+ * Cluster slot, and nothing here can reach another user's tasks. Every driver (redis, upstash,
+ * memory) implements exactly these semantics and is checked by the one contract suite in
+ * tests/cache/contract.ts.
  *
  * Entries carry the task's version. Every write is a compare-and-set: it lands only when the key is
  * absent or holds an older version (a tombstone included), so the cache never goes backwards.
- * The list index is a set of ids ordered newest first; it is served only when complete.
+ * The list index is a set of the user's ids ordered newest first; it is served only when complete.
+ * The epoch, the index build lease and the index itself are the user's own.
  */
-export interface TaskCacheDriver {
-  readonly name: "redis" | "upstash" | "memory";
+export interface UserTaskCache {
+  readonly userId: string;
 
   /** Returns the entry for `id`: a hit with the task, a tombstone, or a miss. Never throws for an absent key. */
   getTask(id: number): Promise<CachedTask>;
@@ -41,8 +48,8 @@ export interface TaskCacheDriver {
   getTasks(ids: number[]): Promise<CachedTask[]>;
 
   /**
-   * The cache's epoch, created when absent. Callers read it before reading Postgres and pass it to
-   * every write; a flush or restart changes it, and writes carrying the old one are refused.
+   * The user's cache epoch, created when absent. Callers read it before reading Postgres and pass
+   * it to every write; a flush or restart changes it, and writes carrying the old one are refused.
    */
   epoch(): Promise<string>;
 
@@ -81,7 +88,7 @@ export interface TaskCacheDriver {
    */
   publishIndexBuild(token: string): Promise<boolean>;
 
-  /** Every task entry in the cache (hits and tombstones), in batches; order unspecified. For audits. */
+  /** Every task entry of this user in the cache (hits and tombstones), in batches; order unspecified. For audits. */
   scanEntries(batchSize: number): AsyncGenerator<Array<{ id: number; entry: CachedTask }>>;
 
   /** Every id in the complete list index, newest first; null when no complete index exists. For audits. */
@@ -92,8 +99,48 @@ export interface TaskCacheDriver {
 
   /** Seconds each entry has left, in the order asked; -2 when absent. For the cache lab page. */
   ttls(ids: number[]): Promise<number[]>;
+}
 
-  /** Drops everything this app keeps in the cache, epoch included: what a FLUSHALL or a restart does. */
+/**
+ * A cache connection: per-user task caches, plus the few things that span users (the whole-store
+ * audit, better-auth's session and API-key copies, flush, ping).
+ */
+export interface CacheDriver {
+  readonly name: CacheDriverName;
+
+  /** The task cache of one user. Cheap: it only names keys. */
+  forUser(userId: string): UserTaskCache;
+
+  /** Every task entry of every user (hits and tombstones), in batches. For the whole-store audit. */
+  scanAllEntries(batchSize: number): AsyncGenerator<Array<{ userId: string; id: number; entry: CachedTask }>>;
+
+  // ---- auth values: better-auth's sessions and our API-key lookups, one key at a time ----------
+  // A value can be *revoked*: replaced by a marker that reads as absent and that no later set or
+  // fill can overwrite while it lives, so a request that read Postgres before a sign-out or a key
+  // deletion can't put the revoked value back (the same idea as a task tombstone).
+
+  /** The value under `key`; null when absent or revoked. */
+  getValue(key: string): Promise<string | null>;
+
+  /** Stores a value (expiring after `ttlSeconds` when given) unless the key is revoked; returns whether it was written. */
+  setValue(key: string, value: string, ttlSeconds?: number): Promise<boolean>;
+
+  /** Stores a value read from Postgres only when the key holds nothing at all (no value, no revocation). */
+  fillValue(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+
+  /** Replaces the value by a revocation marker that lives `ttlSeconds`. */
+  revokeValue(key: string, ttlSeconds: number): Promise<void>;
+
+  /** Deletes a value; absent is fine. For values that are never revoked (lists, counters). */
+  deleteValue(key: string): Promise<void>;
+
+  /** Returns the value and deletes it, atomically (one-time tokens); null when absent or revoked. */
+  getAndDeleteValue(key: string): Promise<string | null>;
+
+  /** Adds one to a counter, creating it with `ttlSeconds` to live; returns the new count. */
+  incrementValue(key: string, ttlSeconds: number): Promise<number>;
+
+  /** Drops everything this app keeps in the cache, epochs included: what a FLUSHALL or a restart does. */
   flush(): Promise<void>;
 
   /** Round trip to the cache; throws when it is unreachable. */
@@ -102,13 +149,19 @@ export interface TaskCacheDriver {
   close(): Promise<void>;
 }
 
-/** Raised by the resilient wrapper when the breaker is open: the caller should go to Postgres. */
+/** Why a cache call was not answered: the breaker refused it, it timed out, or the client is disconnected. */
+export type CacheUnavailableReason = "breaker-open" | "timeout" | "disconnected";
+
+/** Raised by the resilient wrapper (and a disconnected client): the caller should go to Postgres. */
 export class CacheUnavailableError extends Error {
   constructor(
     message = "cache unavailable",
-    readonly timedOut = false,
+    readonly reason: CacheUnavailableReason = "disconnected",
   ) {
     super(message);
     this.name = "CacheUnavailableError";
+  }
+  get timedOut(): boolean {
+    return this.reason === "timeout";
   }
 }

@@ -1,6 +1,6 @@
 import { Redis } from "@upstash/redis";
 import { createScriptedDriver, type RedisTransport, type ScriptedDriverOptions } from "./scripted";
-import type { TaskCacheDriver } from "./types";
+import type { CacheDriver } from "./types";
 
 export type UpstashDriverOptions = ScriptedDriverOptions & {
   url: string;
@@ -13,7 +13,7 @@ export type UpstashDriverOptions = ScriptedDriverOptions & {
  * The upstash driver: @upstash/redis over HTTPS, for serverless deploys (no TCP connection to keep).
  * It runs the same Lua scripts as the redis driver (EVALSHA, EVAL on NOSCRIPT).
  */
-export function createUpstashDriver(options: UpstashDriverOptions): TaskCacheDriver {
+export function createUpstashDriver(options: UpstashDriverOptions): CacheDriver {
   const redis = new Redis({
     url: options.url,
     token: options.token,
@@ -33,6 +33,11 @@ export function createUpstashDriver(options: UpstashDriverOptions): TaskCacheDri
   };
   const transport: RedisTransport = {
     get: (key) => redis.get<string>(key),
+    async set(key, value, { ttlSeconds, onlyIfAbsent = false } = {}) {
+      const opts = ttlSeconds === undefined ? (onlyIfAbsent ? { nx: true as const } : undefined) : onlyIfAbsent ? { ex: ttlSeconds, nx: true as const } : { ex: ttlSeconds };
+      const reply = await (opts ? redis.set(key, value, opts) : redis.set(key, value));
+      return reply === "OK";
+    },
     mget: (keys) => redis.mget<Array<string | null>>(...keys),
     evalScript: (lua, keys, args) => scriptFor(lua).exec(keys, args.map(String)),
     async scan(cursor, match, count) {

@@ -13,6 +13,8 @@ export type DatabaseConfig =
 export type Database = {
   kind: DatabaseConfig["kind"];
   db: Db;
+  /** Statements issued through `db` since open: the store's, better-auth's, everyone's (bench and tests read it). */
+  readonly statements: { count: number };
   /** Applies the committed migrations in drizzle/ (idempotent; serialised across processes on Postgres). */
   migrate(): Promise<void>;
   /** Round trip to the database; throws when it is unreachable. */
@@ -23,6 +25,15 @@ export type Database = {
 const MIGRATIONS_FOLDER = path.join(process.cwd(), "drizzle");
 // Any constant works; it only has to be the same in every process running migrations.
 const MIGRATION_LOCK_KEY = 727_274_001;
+
+/** A Drizzle "logger" that only counts: it sees every statement sent through the handle. */
+function countingLogger(statements: { count: number }) {
+  return {
+    logQuery() {
+      statements.count++;
+    },
+  };
+}
 
 export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   if (config.kind === "postgres") return openPostgres(config);
@@ -41,10 +52,12 @@ async function openPostgres(config: Extract<DatabaseConfig, { kind: "postgres" }
     connection: { application_name: "writethrough-tasks" },
   };
   const client = postgres(config.url, options);
-  const db = drizzle(client, { schema }) as unknown as Db;
+  const statements = { count: 0 };
+  const db = drizzle(client, { schema, logger: countingLogger(statements) }) as unknown as Db;
   return {
     kind: "postgres",
     db,
+    statements,
     async migrate() {
       // A separate single connection, so the advisory lock and the migration share one session.
       const lockClient = postgres(config.url, { ...options, max: 1 });
@@ -78,10 +91,12 @@ async function openPglite(config: Extract<DatabaseConfig, { kind: "pglite" }>): 
     mkdirSync(dataDir, { recursive: true });
   }
   const client = await PGlite.create(dataDir);
-  const db = drizzle(client, { schema }) as unknown as Db;
+  const statements = { count: 0 };
+  const db = drizzle(client, { schema, logger: countingLogger(statements) }) as unknown as Db;
   return {
     kind: "pglite",
     db,
+    statements,
     async migrate() {
       const { migrate } = await import("drizzle-orm/pglite/migrator");
       await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { STATUS_BY_CODE, type TaskErrorCode } from "../tasks/errors";
+import { createApiKeySchema } from "../auth/apiKeys";
 import { createTaskSchema, LIST_LIMIT_MAX, taskResponseSchema, TITLE_MAX_CHARS, updateTaskSchema } from "../tasks/schema";
 
 /**
@@ -36,15 +37,19 @@ const healthSchema = z.strictObject({
 });
 const auditSchema = z.strictObject({
   driver: z.enum(["redis", "upstash", "memory", "none"]),
+  scope: z.enum(["user", "all"]),
   checked: z.number().int(),
   stale: z.number().int(),
   ghosts: z.number().int(),
   missingFromList: z.number().int(),
-  listIndexed: z.boolean(),
+  listsChecked: z.number().int(),
   ok: z.boolean(),
   findings: z.array(z.strictObject({ id: z.number().int(), kind: z.enum(["stale", "ghost", "missingFromList"]), cached: z.string(), postgres: z.string() })),
 });
 const repairSchema = z.strictObject({ repaired: z.number().int(), remaining: z.number().int() });
+const apiKeySchema = z.strictObject({ id: z.string(), name: z.string(), createdAt: z.iso.datetime(), lastUsedAt: z.iso.datetime().optional() });
+const newApiKeySchema = z.strictObject({ id: z.string(), name: z.string(), key: z.string().startsWith("wtk_"), createdAt: z.iso.datetime() });
+const apiKeyListSchema = z.strictObject({ keys: z.array(apiKeySchema) });
 
 const idParam = {
   name: "id",
@@ -62,6 +67,20 @@ const writeBodyErrors = {
   "415": error("Body not sent as application/json."),
 };
 const unavailable = { "503": error("Postgres is unreachable."), "500": error("Unexpected error (details in the server log).") };
+/** Who may call: a signed-in person (session cookie) or a program (API key as a bearer token). */
+const signedIn = [{ sessionCookie: [] }, { apiKey: [] }];
+const needsCredential = { "401": error("No valid session cookie or API key.") };
+const crossOrigin = { "403": error("A cookie-authenticated write from another origin.") };
+const limited = {
+  "429": {
+    ...error("Too many writes by this user in a short time (RATE_LIMIT_WRITES_PER_USER)."),
+    headers: { "Retry-After": { description: "Seconds until the limit resets.", schema: { type: "string", pattern: "^[1-9][0-9]*$" } } },
+  },
+};
+const authBody = (schema: object) => ({ required: true, content: { "application/json": { schema } } });
+const betterAuthError = (description: string) =>
+  jsonBody({ type: "object", properties: { code: { type: "string" }, message: { type: "string" } }, required: ["message"] }, description);
+const adminOnly = [{ sessionCookie: [] }, { apiKey: [] }, { cronSecret: [] }];
 
 export function openApiDocument() {
   return {
@@ -79,14 +98,19 @@ export function openApiDocument() {
             { name: "limit", in: "query", required: false, schema: { type: "string", pattern: "^[1-9][0-9]{0,2}$" }, description: `1..${LIST_LIMIT_MAX}, default 50.` },
             { name: "cursor", in: "query", required: false, schema: { type: "string", pattern: "^[1-9][0-9]{0,9}$" }, description: "A nextCursor from an earlier page." },
           ],
-          responses: { "200": { ...jsonBody(ref("TaskPage"), "A page of tasks."), headers: cacheHeader }, "400": error("Bad limit, cursor or unknown parameter."), ...unavailable },
+          security: signedIn,
+          responses: { "200": { ...jsonBody(ref("TaskPage"), "A page of your tasks."), headers: cacheHeader }, "400": error("Bad limit, cursor or unknown parameter."), ...needsCredential, ...unavailable },
         },
         post: {
           summary: "Create a task",
+          security: signedIn,
           requestBody: { required: true, content: { "application/json": { schema: ref("CreateTask") } } },
           responses: {
             "201": { ...jsonBody(ref("Task"), "The task, at version 1."), headers: { Location: { schema: { type: "string" } }, ...etagHeader } },
             ...writeBodyErrors,
+            ...needsCredential,
+            ...crossOrigin,
+            ...limited,
             ...unavailable,
           },
         },
@@ -95,34 +119,44 @@ export function openApiDocument() {
         parameters: [idParam],
         get: {
           summary: "Read one task",
+          security: signedIn,
           parameters: [{ name: "If-None-Match", in: "header", required: false, schema: { type: "string" } }],
           responses: {
             "200": { ...jsonBody(ref("Task"), "The task."), headers: { ...etagHeader, ...cacheHeader } },
             "304": { description: "Not modified: If-None-Match matched the current version." },
             "400": error("Invalid id."),
-            "404": error("No such task."),
+            ...needsCredential,
+            "404": error("No such task of yours (another user's task answers the same)."),
             ...unavailable,
           },
         },
         patch: {
           summary: "Change a task's title and/or done",
+          security: signedIn,
           parameters: [ifMatch],
           requestBody: { required: true, content: { "application/json": { schema: ref("UpdateTask") } } },
           responses: {
             "200": { ...jsonBody(ref("Task"), "The task at its new version."), headers: etagHeader },
             ...writeBodyErrors,
-            "404": error("No such task."),
+            ...needsCredential,
+            ...crossOrigin,
+            ...limited,
+            "404": error("No such task of yours."),
             "412": error("If-Match does not match the current version."),
             ...unavailable,
           },
         },
         delete: {
           summary: "Delete a task",
+          security: signedIn,
           parameters: [ifMatch],
           responses: {
             "204": { description: "Deleted." },
             "400": error("Invalid id."),
-            "404": error("No such task (or already deleted)."),
+            ...needsCredential,
+            ...crossOrigin,
+            ...limited,
+            "404": error("No such task of yours (or already deleted)."),
             "412": error("If-Match does not match the current version."),
             ...unavailable,
           },
@@ -134,17 +168,74 @@ export function openApiDocument() {
           responses: { "200": jsonBody(ref("Health"), "ok, or degraded when only the cache is down."), "503": jsonBody(ref("Health"), "Postgres is unreachable.") },
         },
       },
-      "/api/metrics": { get: { summary: "Prometheus metrics", responses: { "200": { description: "Prometheus text format.", content: { "text/plain": { schema: { type: "string" } } } } } } },
-      "/api/cache/audit": { get: { summary: "Compare the cache with Postgres", responses: { "200": jsonBody(ref("AuditReport"), "The audit report."), ...unavailable } } },
+      "/api/metrics": {
+        get: {
+          summary: "Prometheus metrics (Bearer METRICS_TOKEN when that is set)",
+          security: [{}, { metricsToken: [] }],
+          responses: {
+            "200": { description: "Prometheus text format.", content: { "text/plain": { schema: { type: "string" } } } },
+            "401": error("METRICS_TOKEN is set and the bearer token is missing or wrong."),
+          },
+        },
+      },
+      "/api/cache/audit": {
+        get: {
+          summary: "Compare the cache with Postgres: your tasks, or (scope=all, admins and schedulers) every user's",
+          security: adminOnly,
+          parameters: [{ name: "scope", in: "query", required: false, schema: { type: "string", enum: ["mine", "all"] } }],
+          responses: {
+            "200": jsonBody(ref("AuditReport"), "The audit report."),
+            "400": error("Bad scope."),
+            ...needsCredential,
+            "403": error("scope=all needs an admin account or the CRON_SECRET."),
+            ...unavailable,
+          },
+        },
+      },
       "/api/cache/repair": Object.fromEntries(
         ["get", "post"].map((m) => [
           m,
           {
-            summary: "Run one cache repair pass (for schedulers)",
-            responses: { "200": jsonBody(ref("RepairResult"), "Repairs done and still owed."), "401": error("CRON_SECRET is set and the bearer token is missing or wrong."), ...unavailable },
+            summary: m === "get" ? "Run one cache repair pass (schedulers with the CRON_SECRET)" : "Run one cache repair pass (admins, or the CRON_SECRET)",
+            security: m === "get" ? [{ cronSecret: [] }] : adminOnly,
+            responses: {
+              "200": jsonBody(ref("RepairResult"), "Repairs done and still owed."),
+              ...needsCredential,
+              "403": error(m === "get" ? "Signed in, but GET runs repairs only for the CRON_SECRET." : "Signed in, but not an admin."),
+              ...unavailable,
+            },
           },
         ]),
       ),
+      "/api/keys": {
+        get: {
+          summary: "Your API keys (never their secrets)",
+          security: signedIn,
+          responses: { "200": jsonBody(ref("ApiKeyList"), "Newest first."), ...needsCredential, ...unavailable },
+        },
+        post: {
+          summary: "Create an API key; the secret is in this answer only",
+          security: signedIn,
+          requestBody: { required: true, content: { "application/json": { schema: ref("CreateApiKey") } } },
+          responses: { "201": jsonBody(ref("NewApiKey"), "The key, with its secret."), ...writeBodyErrors, ...needsCredential, ...crossOrigin, ...limited, ...unavailable },
+        },
+      },
+      "/api/keys/{id}": {
+        parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" } }],
+        delete: {
+          summary: "Revoke an API key: it stops working at once, on every instance",
+          security: signedIn,
+          responses: {
+            "204": { description: "Revoked." },
+            "400": error("Invalid id."),
+            ...needsCredential,
+            ...crossOrigin,
+            ...limited,
+            "404": error("No such key of yours."),
+            ...unavailable,
+          },
+        },
+      },
       "/api/cache/state": {
         get: {
           summary: "What the cache lab page shows",
@@ -152,7 +243,46 @@ export function openApiDocument() {
             { name: "ids", in: "query", required: false, schema: { type: "string" } },
             { name: "after", in: "query", required: false, schema: { type: "string" } },
           ],
-          responses: { "200": jsonBody({ type: "object" }, "Cache state, tasks side by side, events."), "400": error("Bad ids or after."), ...unavailable },
+          security: signedIn,
+          responses: { "200": jsonBody({ type: "object" }, "Your tasks in Postgres and the cache side by side, and your cache events."), "400": error("Bad ids or after."), ...needsCredential, ...unavailable },
+        },
+      },
+      "/api/auth/sign-up/email": {
+        post: {
+          summary: "Create an account and sign in (better-auth); sets the session cookie",
+          security: [],
+          requestBody: authBody({
+            type: "object",
+            required: ["name", "email", "password"],
+            properties: { name: { type: "string" }, email: { type: "string", format: "email" }, password: { type: "string", minLength: 8, maxLength: 128 } },
+          }),
+          responses: {
+            "200": { ...jsonBody({ type: "object" }, "Signed up; Set-Cookie carries the session."), headers: { "Set-Cookie": { schema: { type: "string" } } } },
+            "400": betterAuthError("Bad email, or a password outside 8..128 characters."),
+            "403": betterAuthError("A browser request from another origin."),
+            "422": betterAuthError("An account with this email exists."),
+            "429": { ...error("Too many sign-ups from this address (RATE_LIMIT_SIGN_UPS_PER_IP)."), headers: limited["429"].headers },
+          },
+        },
+      },
+      "/api/auth/sign-in/email": {
+        post: {
+          summary: "Sign in (better-auth); sets the session cookie",
+          security: [],
+          requestBody: authBody({ type: "object", required: ["email", "password"], properties: { email: { type: "string" }, password: { type: "string" } } }),
+          responses: {
+            "200": { ...jsonBody({ type: "object" }, "Signed in; Set-Cookie carries the session."), headers: { "Set-Cookie": { schema: { type: "string" } } } },
+            "401": betterAuthError("Wrong email or password (one answer for both)."),
+            "403": betterAuthError("A browser request from another origin."),
+            "429": { ...error("Too many failed sign-ins from this address or for this email."), headers: limited["429"].headers },
+          },
+        },
+      },
+      "/api/auth/sign-out": {
+        post: {
+          summary: "Sign out: the session stops working at once, on every instance",
+          security: [{ sessionCookie: [] }],
+          responses: { "200": jsonBody({ type: "object" }, "Signed out; the cookie is cleared."), "403": betterAuthError("Another origin.") },
         },
       },
       "/api/ping": { get: { summary: "The cheapest route (benchmark ceiling)", responses: { "200": jsonBody({ type: "object", properties: { ok: { type: "boolean" } } }, "Always ok.") } } },
@@ -168,6 +298,21 @@ export function openApiDocument() {
         Health: json(healthSchema),
         AuditReport: json(auditSchema),
         RepairResult: json(repairSchema),
+        ApiKey: json(apiKeySchema),
+        ApiKeyList: json(apiKeyListSchema),
+        NewApiKey: json(newApiKeySchema),
+        CreateApiKey: json(createApiKeySchema, "input"),
+      },
+      securitySchemes: {
+        sessionCookie: {
+          type: "apiKey",
+          in: "cookie",
+          name: "better-auth.session_token",
+          description: "Set by POST /api/auth/sign-in/email or /api/auth/sign-up/email (HttpOnly, SameSite=Lax; __Secure- prefixed over https).",
+        },
+        apiKey: { type: "http", scheme: "bearer", description: "An API key from POST /api/keys: `Authorization: Bearer wtk_...`." },
+        cronSecret: { type: "http", scheme: "bearer", description: "The server's CRON_SECRET, for schedulers." },
+        metricsToken: { type: "http", scheme: "bearer", description: "The server's METRICS_TOKEN, for Prometheus." },
       },
     },
   };

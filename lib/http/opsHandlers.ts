@@ -1,19 +1,84 @@
+import { timingSafeEqual } from "node:crypto";
 import { z } from "zod";
+import type { Principal } from "../auth";
+import { findUserEmail } from "../auth/queries";
 import { env, resolveCacheDriver } from "../env";
 import { attachStore, metrics } from "../metrics";
+import type { TaskStore } from "../store/taskStore";
 import { TaskError } from "../tasks/errors";
 import { PG_INT_MAX } from "../tasks/schema";
+import { handle } from "./handle";
 import { json, parseWith } from "./responses";
-import { handle, type StoreSource } from "./taskHandlers";
 
 // Operational endpoints: health, metrics, and the cache's audit, repair and state (the task
-// endpoints are in ./taskHandlers).
+// endpoints are in ./taskHandlers). Who may call what:
+//   /api/health         anyone; says nothing about data
+//   /api/metrics        anyone, or `Bearer $METRICS_TOKEN` when that is set
+//   /api/cache/state    a signed-in user (cookie or API key): their own tasks and events
+//   /api/cache/audit    a signed-in user: their own tasks; ?scope=all: an admin or `Bearer $CRON_SECRET`
+//   /api/cache/repair   POST: an admin or `Bearer $CRON_SECRET`; GET: only the bearer (cron schedulers)
+
+export type OpsContext = {
+  store: () => Promise<TaskStore>;
+  /** The caller, from a session cookie or an API key; null when anonymous. */
+  principal: (req: Request) => Promise<Principal | null>;
+  cronSecret?: string;
+  metricsToken?: string;
+  adminEmails: string[];
+};
+
+/** The context the routes use: the process-wide store and auth, and the env's secrets. */
+export async function defaultOpsContext(): Promise<OpsContext> {
+  const [{ getTaskStore }, { authenticate }] = await Promise.all([import("../taskStore"), import("../auth")]);
+  return {
+    store: getTaskStore,
+    principal: (req) => authenticate(req),
+    cronSecret: env.CRON_SECRET,
+    metricsToken: env.METRICS_TOKEN,
+    adminEmails: env.ADMIN_EMAILS,
+  };
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function bearer(req: Request): string | null {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "");
+  return match ? (match[1] as string) : null;
+}
+
+/** A scheduler with the CRON_SECRET, a user (admin or not), or nobody. */
+type OpsCaller = { kind: "scheduler" } | { kind: "user"; userId: string; admin: boolean } | null;
+
+async function callerOf(ctx: OpsContext, req: Request): Promise<OpsCaller> {
+  const token = bearer(req);
+  if (token !== null && ctx.cronSecret !== undefined && sameSecret(token, ctx.cronSecret)) return { kind: "scheduler" };
+  const principal = await ctx.principal(req);
+  if (!principal) return null;
+  let email = principal.email;
+  if (email === undefined && ctx.adminEmails.length > 0) {
+    const store = await ctx.store();
+    email = await store.db(() => findUserEmail(store.database.db, { userId: principal.userId }), { count: false });
+  }
+  return { kind: "user", userId: principal.userId, admin: email !== undefined && ctx.adminEmails.includes(email.toLowerCase()) };
+}
+
+function unauthorized(what: string) {
+  return new TaskError("unauthorized", what);
+}
+
+function forbidden() {
+  return new TaskError("forbidden", "This needs an admin account (ADMIN_EMAILS) or the CRON_SECRET.");
+}
 
 /**
  * GET /api/health: 200 `{ status: "ok" | "degraded", db, cache }` while Postgres answers (a cache
  * outage is "degraded": the app still works), 503 with the same shape when Postgres does not.
  */
-export async function health(getStore: StoreSource): Promise<Response> {
+export async function health(getStore: () => Promise<TaskStore>): Promise<Response> {
   const headers = { "Cache-Control": "no-store" };
   try {
     const store = await getStore();
@@ -32,35 +97,58 @@ export async function health(getStore: StoreSource): Promise<Response> {
   }
 }
 
-/** GET /api/metrics: Prometheus text format. */
-export async function prometheusMetrics(getStore: StoreSource): Promise<Response> {
-  try {
-    attachStore(await getStore());
-  } catch {
-    // Metrics still answer while the database is down (HTTP and process metrics).
-  }
-  const { registry } = metrics();
-  return new Response(await registry.metrics(), { headers: { "Content-Type": registry.contentType, "Cache-Control": "no-store" } });
+/** GET /api/metrics: Prometheus text format; `Bearer $METRICS_TOKEN` when that is set. */
+export function prometheusMetrics(ctx: Pick<OpsContext, "store" | "metricsToken">, req: Request): Promise<Response> {
+  return handle(async () => {
+    if (ctx.metricsToken !== undefined) {
+      const token = bearer(req);
+      if (token === null || !sameSecret(token, ctx.metricsToken)) throw unauthorized("Send the METRICS_TOKEN as 'Authorization: Bearer <token>'.");
+    }
+    try {
+      attachStore(await ctx.store());
+    } catch {
+      // Metrics still answer while the database is down (HTTP and process metrics).
+    }
+    const { registry } = metrics();
+    return new Response(await registry.metrics(), { headers: { "Content-Type": registry.contentType, "Cache-Control": "no-store" } });
+  });
 }
 
-/** GET /api/cache/audit: the cache compared with Postgres (200 either way; `ok` says whether they agree). */
-export function auditCache(getStore: StoreSource): Promise<Response> {
+const auditQuerySchema = z.strictObject({
+  scope: z.enum(["mine", "all"], { error: "scope must be mine or all." }).optional(),
+});
+
+/**
+ * GET /api/cache/audit: the cache compared with Postgres (200 either way; `ok` says whether they
+ * agree). A user's own tasks; `?scope=all` (or the CRON_SECRET) the whole store, in bounded batches.
+ */
+export function auditCache(ctx: OpsContext, req: Request): Promise<Response> {
   return handle(async () => {
-    const report = await (await getStore()).audit();
-    return json(report);
+    const query = parseWith(auditQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
+    const caller = await callerOf(ctx, req);
+    if (!caller) throw unauthorized("Sign in to audit your tasks' cache, or send the CRON_SECRET as a bearer token.");
+    const store = await ctx.store();
+    if (caller.kind === "user" && query.scope !== "all") return json(await store.audit(caller.userId));
+    if (caller.kind === "user" && !caller.admin) throw forbidden();
+    return json(await store.audit(undefined, { batchSize: 200, pauseMs: 2 }));
   });
 }
 
 /**
- * GET or POST /api/cache/repair: one repair pass, for schedulers on serverless deploys (long-lived
- * servers also repair on a timer). With CRON_SECRET set, the caller must send it as a bearer token.
+ * POST /api/cache/repair (an admin, or the CRON_SECRET), or GET with the CRON_SECRET (schedulers
+ * that can only GET, such as Vercel Cron): one repair pass over every user's owed repairs.
  */
-export function repairCache(getStore: StoreSource, req: Request, secret: string | undefined): Promise<Response> {
+export function repairCache(ctx: OpsContext, req: Request): Promise<Response> {
   return handle(async () => {
-    if (secret !== undefined && req.headers.get("authorization") !== `Bearer ${secret}`) {
-      throw new TaskError("unauthorized", "Send the CRON_SECRET as 'Authorization: Bearer <secret>'.");
+    const caller = await callerOf(ctx, req);
+    if (!caller) throw unauthorized("Send the CRON_SECRET as 'Authorization: Bearer <secret>', or sign in as an admin and POST.");
+    if (caller.kind === "user" && (req.method === "GET" || !caller.admin)) {
+      throw new TaskError(
+        "forbidden",
+        req.method === "GET" ? "GET runs a repair only for schedulers with the CRON_SECRET; admins POST." : "This needs an admin account (ADMIN_EMAILS) or the CRON_SECRET.",
+      );
     }
-    return json(await (await getStore()).repairNow());
+    return json(await (await ctx.store()).repairNow());
   });
 }
 
@@ -79,21 +167,24 @@ const cacheStateQuerySchema = z.strictObject({
 });
 
 /**
- * GET /api/cache/state?ids=1,2&after=N: what the cache lab page shows: the cache and Postgres side
- * by side for those tasks, the hit ratio since start, the breaker, and the cache events after N.
+ * GET /api/cache/state?ids=1,2&after=N: what the cache lab page shows, for the caller only: the
+ * cache and Postgres side by side for those of the caller's tasks, the hit ratio since start, the
+ * breaker, and the caller's cache events after N.
  */
-export function cacheState(getStore: StoreSource, req: Request): Promise<Response> {
+export function cacheState(ctx: Pick<OpsContext, "store" | "principal">, req: Request): Promise<Response> {
   return handle(async () => {
     const query = parseWith(cacheStateQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
-    const store = await getStore();
+    const principal = await ctx.principal(req);
+    if (!principal) throw unauthorized("Sign in to see your tasks in the cache.");
+    const store = await ctx.store();
     return json({
       driver: store.cacheDriverName,
       breaker: store.cache?.breakerState ?? null,
       hitRatio: store.events.hitRatio,
       counts: store.events.counts,
       pendingRepairs: store.pendingRepairCount,
-      tasks: query.ids ? await store.inspect(query.ids) : [],
-      events: store.events.recent(query.after ?? 0),
+      tasks: query.ids ? await store.inspect(principal.userId, query.ids) : [],
+      events: store.events.recent(query.after ?? 0, principal.userId),
     });
   });
 }

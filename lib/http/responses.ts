@@ -15,7 +15,8 @@ export function errorResponse(err: unknown): Response {
   const taskError =
     isTaskError(err) ? err : new TaskError("internal_error", "Something went wrong. Try again.", { cause: err });
   if (taskError.code === "internal_error") log.error("request failed", { err: taskError.cause ?? err });
-  return json(errorBody(taskError), { status: taskError.status });
+  const headers: Record<string, string> = taskError.retryAfterSeconds === undefined ? {} : { "Retry-After": String(taskError.retryAfterSeconds) };
+  return json(errorBody(taskError), { status: taskError.status, headers });
 }
 
 export function issuesOf(error: z.ZodError): ValidationIssue[] {

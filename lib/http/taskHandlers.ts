@@ -1,4 +1,4 @@
-import type { TaskStore } from "../taskStore";
+import type { UserTaskStore } from "../store/userTasks";
 import { TaskError } from "../tasks/errors";
 import {
   createTaskSchema,
@@ -9,12 +9,20 @@ import {
   updateTaskSchema,
   type Task,
 } from "../tasks/schema";
-import { errorResponse, json, parseWith, readJsonBody } from "./responses";
+import { handle } from "./handle";
+import { json, parseWith, readJsonBody } from "./responses";
 
-// The REST API's behaviour, kept out of app/api so tests can drive it with any store. Route files
-// only pick the process-wide store and call these. The store is asked for only after the request
-// parsed, so bad input is a 400 even while the database is down.
-export type StoreSource = () => Promise<TaskStore>;
+// The REST API's behaviour, kept out of app/api so tests can drive it with any store and any
+// authentication. Route files only pass the process-wide one and call these. Each request is
+// parsed before the caller is authenticated, so bad input is a 400 (and changes nothing) even while
+// the database is down; a well-formed request without a valid credential is a 401.
+
+/**
+ * Who is calling: the caller's own task store, after authenticating the request (session cookie or
+ * bearer API key). Throws a TaskError: 401 without a valid credential, 503 when that can't be
+ * checked.
+ */
+export type TasksFor = (req: Request) => Promise<UserTaskStore>;
 
 export function etagOf(task: Pick<Task, "version">): string {
   return `"v${task.version}"`;
@@ -44,34 +52,29 @@ function ifNoneMatchHits(req: Request, etag: string): boolean {
   return header.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag);
 }
 
-export async function handle(fn: () => Promise<Response>): Promise<Response> {
-  try {
-    return await fn();
-  } catch (err) {
-    return errorResponse(err);
-  }
-}
-
-export function listTasks(getStore: StoreSource, req: Request): Promise<Response> {
+export function listTasks(tasksFor: TasksFor, req: Request): Promise<Response> {
   return handle(async () => {
     const query = parseWith(listQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
-    const page = await (await getStore()).list({ limit: query.limit ?? LIST_LIMIT_DEFAULT, cursor: query.cursor });
+    const tasks = await tasksFor(req);
+    const page = await tasks.list({ limit: query.limit ?? LIST_LIMIT_DEFAULT, cursor: query.cursor });
     return json({ tasks: page.tasks, nextCursor: page.nextCursor }, { headers: { "X-Cache": page.cache } });
   });
 }
 
-export function createTask(getStore: StoreSource, req: Request): Promise<Response> {
+export function createTask(tasksFor: TasksFor, req: Request): Promise<Response> {
   return handle(async () => {
     const input = parseWith(createTaskSchema, await readJsonBody(req));
-    const task = await (await getStore()).create(input);
+    const tasks = await tasksFor(req);
+    const task = await tasks.create(input);
     return json(task, { status: 201, headers: { Location: `/api/tasks/${task.id}`, ETag: etagOf(task) } });
   });
 }
 
-export function getTask(getStore: StoreSource, req: Request, rawId: string): Promise<Response> {
+export function getTask(tasksFor: TasksFor, req: Request, rawId: string): Promise<Response> {
   return handle(async () => {
     const id = parseId(rawId);
-    const { task, cache } = await (await getStore()).get(id);
+    const tasks = await tasksFor(req);
+    const { task, cache } = await tasks.get(id);
     const etag = etagOf(task);
     if (ifNoneMatchHits(req, etag)) {
       return new Response(null, { status: 304, headers: { ETag: etag, "X-Cache": cache, "Cache-Control": "no-store" } });
@@ -80,23 +83,25 @@ export function getTask(getStore: StoreSource, req: Request, rawId: string): Pro
   });
 }
 
-export function updateTask(getStore: StoreSource, req: Request, rawId: string): Promise<Response> {
+export function updateTask(tasksFor: TasksFor, req: Request, rawId: string): Promise<Response> {
   return handle(async () => {
     const id = parseId(rawId);
     const patch = parseWith(updateTaskSchema, await readJsonBody(req));
     const expectedVersion = expectedVersionFrom(req);
     if (expectedVersion === "never") throw preconditionFailed();
-    const task = await (await getStore()).update({ id, patch, expectedVersion });
+    const tasks = await tasksFor(req);
+    const task = await tasks.update({ id, patch, expectedVersion });
     return json(task, { headers: { ETag: etagOf(task) } });
   });
 }
 
-export function deleteTask(getStore: StoreSource, req: Request, rawId: string): Promise<Response> {
+export function deleteTask(tasksFor: TasksFor, req: Request, rawId: string): Promise<Response> {
   return handle(async () => {
     const id = parseId(rawId);
     const expectedVersion = expectedVersionFrom(req);
     if (expectedVersion === "never") throw preconditionFailed();
-    await (await getStore()).remove({ id, expectedVersion });
+    const tasks = await tasksFor(req);
+    await tasks.remove({ id, expectedVersion });
     return new Response(null, { status: 204, headers: { "Cache-Control": "no-store" } });
   });
 }

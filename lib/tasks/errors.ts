@@ -7,6 +7,8 @@ export type TaskErrorCode =
   | "validation_failed"
   | "invalid_json"
   | "unauthorized"
+  | "forbidden"
+  | "rate_limited"
   | "payload_too_large"
   | "unsupported_media_type"
   | "not_found"
@@ -19,6 +21,8 @@ export const STATUS_BY_CODE: Record<TaskErrorCode, number> = {
   validation_failed: 400,
   invalid_json: 400,
   unauthorized: 401,
+  forbidden: 403,
+  rate_limited: 429,
   payload_too_large: 413,
   unsupported_media_type: 415,
   not_found: 404,
@@ -42,11 +46,14 @@ export class TaskError extends Error {
   readonly [TASK_ERROR] = true;
   readonly code: TaskErrorCode;
   readonly issues?: ValidationIssue[];
-  constructor(code: TaskErrorCode, message: string, options?: { issues?: ValidationIssue[]; cause?: unknown }) {
+  /** For `rate_limited`: when to try again (the Retry-After header). */
+  readonly retryAfterSeconds?: number;
+  constructor(code: TaskErrorCode, message: string, options?: { issues?: ValidationIssue[]; cause?: unknown; retryAfterSeconds?: number }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "TaskError";
     this.code = code;
     this.issues = options?.issues;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
   get status(): number {
     return STATUS_BY_CODE[this.code];

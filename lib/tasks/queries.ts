@@ -1,12 +1,14 @@
-import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { cacheRepairs, tasks, type TaskRow } from "../db/schema";
+import { cacheRepairs, tasks, user, type TaskRow } from "../db/schema";
 import type { Task } from "./schema";
 
-// The only module that speaks SQL. Each function is one statement; versions are bumped by the
-// statement that changes the row, so the version returned is the one that committed.
+// The only module that speaks SQL to the task tables. Each function is one statement; versions are
+// bumped by the statement that changes the row, so the version returned is the one that committed.
+// Every task statement is scoped by its owner: another user's id matches no row, exactly as a
+// missing id doesn't.
 
-export function toTask(row: TaskRow): Task {
+export function toTask(row: Omit<TaskRow, "userId">): Task {
   return {
     id: row.id,
     title: row.title,
@@ -17,45 +19,57 @@ export function toTask(row: TaskRow): Task {
   };
 }
 
-export async function insertTask(db: Db, { title, done }: { title: string; done: boolean }): Promise<Task> {
-  const [row] = await db.insert(tasks).values({ title, done }).returning();
+const owned = (userId: string, id: number) => and(eq(tasks.userId, userId), eq(tasks.id, id));
+
+export async function insertTask(db: Db, { userId, title, done }: { userId: string; title: string; done: boolean }): Promise<Task> {
+  const [row] = await db.insert(tasks).values({ userId, title, done }).returning();
   if (!row) throw new Error("INSERT ... RETURNING returned no row");
   return toTask(row);
 }
 
-export async function getTaskById(db: Db, { id }: { id: number }): Promise<Task | undefined> {
-  const [row] = await db.select().from(tasks).where(eq(tasks.id, id));
+export async function getTaskById(db: Db, { userId, id }: { userId: string; id: number }): Promise<Task | undefined> {
+  const [row] = await db.select().from(tasks).where(owned(userId, id));
   return row ? toTask(row) : undefined;
 }
 
-export async function getTasksByIds(db: Db, { ids }: { ids: number[] }): Promise<Task[]> {
+export async function getTasksByIds(db: Db, { userId, ids }: { userId: string; ids: number[] }): Promise<Task[]> {
   if (ids.length === 0) return [];
-  const rows = await db.select().from(tasks).where(inArray(tasks.id, ids));
-  return rows.map(toTask);
-}
-
-/** Newest first (id descending); `beforeId` is the keyset cursor. */
-export async function listTasks(db: Db, { beforeId, limit }: { beforeId?: number; limit: number }): Promise<Task[]> {
   const rows = await db
     .select()
     .from(tasks)
-    .where(beforeId === undefined ? undefined : lt(tasks.id, beforeId))
+    .where(and(eq(tasks.userId, userId), inArray(tasks.id, ids)));
+  return rows.map(toTask);
+}
+
+/** Rows by id whoever owns them, with the owner: only for the whole-store audit. */
+export async function getOwnedTasksByIds(db: Db, { ids }: { ids: number[] }): Promise<Array<{ userId: string | null; task: Task }>> {
+  if (ids.length === 0) return [];
+  const rows = await db.select().from(tasks).where(inArray(tasks.id, ids));
+  return rows.map((row) => ({ userId: row.userId, task: toTask(row) }));
+}
+
+/** Newest first (id descending); `beforeId` is the keyset cursor. */
+export async function listTasks(db: Db, { userId, beforeId, limit }: { userId: string; beforeId?: number; limit: number }): Promise<Task[]> {
+  const rows = await db
+    .select()
+    .from(tasks)
+    .where(beforeId === undefined ? eq(tasks.userId, userId) : and(eq(tasks.userId, userId), lt(tasks.id, beforeId)))
     .orderBy(desc(tasks.id))
     .limit(limit);
   return rows.map(toTask);
 }
 
-/** Every id, newest first: what a cold list index is built from. */
-export async function listAllTaskIds(db: Db): Promise<number[]> {
-  const rows = await db.select({ id: tasks.id }).from(tasks).orderBy(desc(tasks.id));
+/** Every id of the user, newest first: what the audit compares a list index with. */
+export async function listAllTaskIds(db: Db, { userId }: { userId: string }): Promise<number[]> {
+  const rows = await db.select({ id: tasks.id }).from(tasks).where(eq(tasks.userId, userId)).orderBy(desc(tasks.id));
   return rows.map((r) => r.id);
 }
 
 /**
- * One statement for a cold list index: every id newest first, plus the full rows of the newest
- * `newest` tasks (the other rows' columns come back null and aren't transferred).
+ * One statement for a cold list index: every id of the user newest first, plus the full rows of the
+ * newest `newest` tasks (the other rows' columns come back null and aren't transferred).
  */
-export async function listAllTaskIdsWithNewest(db: Db, { newest }: { newest: number }): Promise<{ ids: number[]; newest: Task[] }> {
+export async function listAllTaskIdsWithNewest(db: Db, { userId, newest }: { userId: string; newest: number }): Promise<{ ids: number[]; newest: Task[] }> {
   const ranked = db
     .select({
       id: tasks.id,
@@ -67,6 +81,7 @@ export async function listAllTaskIdsWithNewest(db: Db, { newest }: { newest: num
       rank: sql<number>`row_number() over (order by ${tasks.id} desc)`.as("rank"),
     })
     .from(tasks)
+    .where(eq(tasks.userId, userId))
     .as("ranked");
   const near = sql`${ranked.rank} <= ${newest}`;
   const rows = await db
@@ -90,7 +105,7 @@ export async function listAllTaskIdsWithNewest(db: Db, { newest }: { newest: num
 
 export async function updateTask(
   db: Db,
-  { id, patch, expectedVersion }: { id: number; patch: { title?: string; done?: boolean }; expectedVersion?: number },
+  { userId, id, patch, expectedVersion }: { userId: string; id: number; patch: { title?: string; done?: boolean }; expectedVersion?: number },
 ): Promise<Task | undefined> {
   const [row] = await db
     .update(tasks)
@@ -100,33 +115,52 @@ export async function updateTask(
       version: sql`${tasks.version} + 1`,
       updatedAt: sql`now()`,
     })
-    .where(expectedVersion === undefined ? eq(tasks.id, id) : and(eq(tasks.id, id), eq(tasks.version, expectedVersion)))
+    .where(expectedVersion === undefined ? owned(userId, id) : and(owned(userId, id), eq(tasks.version, expectedVersion)))
     .returning();
   return row ? toTask(row) : undefined;
 }
 
 export async function deleteTask(
   db: Db,
-  { id, expectedVersion }: { id: number; expectedVersion?: number },
+  { userId, id, expectedVersion }: { userId: string; id: number; expectedVersion?: number },
 ): Promise<{ id: number; version: number } | undefined> {
   const [row] = await db
     .delete(tasks)
-    .where(expectedVersion === undefined ? eq(tasks.id, id) : and(eq(tasks.id, id), eq(tasks.version, expectedVersion)))
+    .where(expectedVersion === undefined ? owned(userId, id) : and(owned(userId, id), eq(tasks.version, expectedVersion)))
     .returning({ id: tasks.id, version: tasks.version });
   return row;
 }
 
+/** Gives every task without an owner (rows from before accounts) to the account with `email`. */
+export async function claimUnownedTasks(db: Db, { email }: { email: string }): Promise<{ userId: string; claimed: number } | null> {
+  const [owner] = await db.select({ id: user.id }).from(user).where(eq(user.email, email.toLowerCase()));
+  if (!owner) return null;
+  const rows = await db.update(tasks).set({ userId: owner.id }).where(isNull(tasks.userId)).returning({ id: tasks.id });
+  return { userId: owner.id, claimed: rows.length };
+}
+
 // ---- cache repairs (the durable record of cache writes still owed) ----------------------------
 
-export type CacheRepair = { taskId: number; indexDirty: boolean; generation: number };
+/** A task slot to rewrite from Postgres, or an auth value (session, API key) to delete from the cache. */
+export type CacheRepair =
+  | { subject: string; kind: "task"; userId: string; taskId: number; indexDirty: boolean; generation: number }
+  | { subject: string; kind: "auth"; userId: string; key: string; generation: number };
 
-/** Records (or re-records) that `taskId`'s cache entry must be rewritten from Postgres. */
-export async function recordCacheRepair(db: Db, { taskId, indexDirty }: { taskId: number; indexDirty: boolean }): Promise<void> {
+export const taskSubject = (taskId: number) => `task:${taskId}`;
+export const authSubject = (key: string) => `auth:${key}`;
+
+/** Records (or re-records) that a cache slot must be repaired. */
+export async function recordCacheRepair(
+  db: Db,
+  repair: { kind: "task"; userId: string; taskId: number; indexDirty: boolean } | { kind: "auth"; userId: string; key: string },
+): Promise<void> {
+  const subject = repair.kind === "task" ? taskSubject(repair.taskId) : authSubject(repair.key);
+  const indexDirty = repair.kind === "task" && repair.indexDirty;
   await db
     .insert(cacheRepairs)
-    .values({ taskId, indexDirty })
+    .values({ subject, userId: repair.userId, taskId: repair.kind === "task" ? repair.taskId : null, indexDirty })
     .onConflictDoUpdate({
-      target: cacheRepairs.taskId,
+      target: cacheRepairs.subject,
       set: {
         indexDirty: sql`${cacheRepairs.indexDirty} or excluded.index_dirty`,
         generation: sql`${cacheRepairs.generation} + 1`,
@@ -135,15 +169,22 @@ export async function recordCacheRepair(db: Db, { taskId, indexDirty }: { taskId
     });
 }
 
-export async function listCacheRepairs(db: Db, { limit }: { limit: number }): Promise<CacheRepair[]> {
-  return db
-    .select({ taskId: cacheRepairs.taskId, indexDirty: cacheRepairs.indexDirty, generation: cacheRepairs.generation })
+/** The oldest repairs owed, of every user, or of one. */
+export async function listCacheRepairs(db: Db, { limit, userId }: { limit: number; userId?: string }): Promise<CacheRepair[]> {
+  const rows = await db
+    .select()
     .from(cacheRepairs)
-    .orderBy(cacheRepairs.recordedAt)
+    .where(userId === undefined ? undefined : eq(cacheRepairs.userId, userId))
+    .orderBy(asc(cacheRepairs.recordedAt))
     .limit(limit);
+  return rows.map((r) =>
+    r.taskId !== null && r.subject.startsWith("task:")
+      ? { subject: r.subject, kind: "task", userId: r.userId, taskId: r.taskId, indexDirty: r.indexDirty, generation: r.generation }
+      : { subject: r.subject, kind: "auth", userId: r.userId, key: r.subject.slice("auth:".length), generation: r.generation },
+  );
 }
 
 /** Clears a repair, unless it was recorded again since it was read. */
-export async function clearCacheRepair(db: Db, { taskId, generation }: { taskId: number; generation: number }): Promise<void> {
-  await db.delete(cacheRepairs).where(and(eq(cacheRepairs.taskId, taskId), eq(cacheRepairs.generation, generation)));
+export async function clearCacheRepair(db: Db, { subject, generation }: { subject: string; generation: number }): Promise<void> {
+  await db.delete(cacheRepairs).where(and(eq(cacheRepairs.subject, subject), eq(cacheRepairs.generation, generation)));
 }

@@ -1,21 +1,24 @@
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import type { TaskCacheDriver } from "@/lib/cache/types";
+import type { CacheDriver, UserTaskCache } from "@/lib/cache/types";
 import type { Task } from "@/lib/tasks/schema";
 
 /**
  * The one contract every cache driver must keep, run against each driver by its own test file.
- * It speaks only the TaskCacheDriver interface, so a new driver is checked by adding one file.
+ * It speaks only the CacheDriver interface, so a new driver is checked by adding one file. Task
+ * tests run on one user's slot (`driver`); the connection (`conn`) flushes and closes.
  */
-export function registerCacheDriverContract(name: string, createDriver: () => Promise<TaskCacheDriver>) {
+export function registerCacheDriverContract(name: string, createDriver: () => Promise<CacheDriver>) {
   describe(`${name} cache driver contract`, () => {
-    let driver: TaskCacheDriver;
+    let conn: CacheDriver;
+    let driver: UserTaskCache;
     let epoch: string;
     beforeEach(async () => {
-      driver = await createDriver();
+      conn = await createDriver();
+      driver = conn.forUser("alice");
       epoch = await driver.epoch();
     });
     afterEach(async () => {
-      await driver.close();
+      await conn.close();
     });
 
     const task = (id: number, version: number, title = `task ${id} v${version}`): Task => ({
@@ -199,7 +202,7 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
 
     test("epoch() is stable until a flush, and a new one after it", async () => {
       expect(await driver.epoch()).toBe(epoch);
-      await driver.flush();
+      await conn.flush();
       const next = await driver.epoch();
       expect(next).not.toBe(epoch);
       expect(await driver.epoch()).toBe(next);
@@ -211,14 +214,14 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       const start = await driver.startIndexBuild(10_000);
       if (start.state !== "started") throw new Error("build not started");
       await driver.publishIndexBuild(start.token);
-      await driver.flush();
+      await conn.flush();
       expect(await driver.getTasks([1, 2])).toEqual([{ state: "miss" }, { state: "miss" }]);
       expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
     });
 
     test("writes prepared before a flush are refused after it (stale epoch), so a slow fill can't resurrect a flushed tombstone", async () => {
       await driver.putTombstone(3, 5, epoch);
-      await driver.flush();
+      await conn.flush();
       expect(await driver.putTask(task(3, 4), epoch)).toBe("stale-epoch");
       expect(await driver.putCreated(task(4, 1), epoch)).toBe("stale-epoch");
       expect(await driver.putTombstone(5, 2, epoch)).toBe("stale-epoch");
@@ -228,7 +231,7 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
     });
 
     test("a stale-epoch create or delete still updates a complete index", async () => {
-      await driver.flush();
+      await conn.flush();
       const fresh = await driver.epoch();
       const start = await driver.startIndexBuild(10_000);
       if (start.state !== "started") throw new Error("build not started");
@@ -258,7 +261,96 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
     });
 
     test("ping() resolves when the cache is reachable", async () => {
-      await expect(driver.ping()).resolves.toBeUndefined();
+      await expect(conn.ping()).resolves.toBeUndefined();
+    });
+
+    // ---- per-user scope ----------------------------------------------------------------------
+
+    test("forUser() scopes everything: another user's entries, index and epoch are separate", async () => {
+      const bob = conn.forUser("bob");
+      const bobEpoch = await bob.epoch();
+      expect(bobEpoch).not.toBe(epoch);
+      await driver.putTask(task(1, 3), epoch);
+      expect(await bob.getTask(1)).toEqual({ state: "miss" });
+      // The same id in bob's slot is bob's own entry; alice's version does not refuse it.
+      expect(await bob.putTask(task(1, 1, "bob's"), bobEpoch)).toBe("written");
+      expect(await driver.getTask(1)).toEqual({ state: "hit", task: task(1, 3) });
+      // An epoch is valid only in its own slot.
+      expect(await bob.putTask(task(2, 1), epoch)).toBe("stale-epoch");
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error("expected a build");
+      await driver.addToIndexBuild(start.token, [1]);
+      await driver.publishIndexBuild(start.token);
+      expect(await driver.getIndexPage({ limit: 10 })).toEqual([1]);
+      expect(await bob.getIndexPage({ limit: 10 })).toBeNull();
+      expect(await bob.startIndexBuild(10_000)).toMatchObject({ state: "started" });
+    });
+
+    test("scanAllEntries() yields every user's entries with their owner", async () => {
+      const bob = conn.forUser("bob");
+      await driver.putTask(task(1, 1), epoch);
+      await bob.putTombstone(2, 5, await bob.epoch());
+      const seen: Array<{ userId: string; id: number; state: string }> = [];
+      for await (const batch of conn.scanAllEntries(10)) for (const e of batch) seen.push({ userId: e.userId, id: e.id, state: e.entry.state });
+      expect(seen.sort((a, b) => a.id - b.id)).toEqual([
+        { userId: "alice", id: 1, state: "hit" },
+        { userId: "bob", id: 2, state: "tombstone" },
+      ]);
+    });
+
+    test("flush() drops every user's entries and epochs", async () => {
+      const bob = conn.forUser("bob");
+      const bobEpoch = await bob.epoch();
+      await bob.putTask(task(1, 1), bobEpoch);
+      await conn.flush();
+      expect(await bob.getTask(1)).toEqual({ state: "miss" });
+      expect(await bob.epoch()).not.toBe(bobEpoch);
+    });
+
+    test("forUser() refuses an id that could break out of the hash tag", () => {
+      expect(() => conn.forUser("a}b")).toThrow();
+      expect(() => conn.forUser("")).toThrow();
+    });
+
+    // ---- auth values ---------------------------------------------------------------------------
+
+    test("getValue() is null for an absent key; setValue() stores and replaces", async () => {
+      expect(await conn.getValue("k")).toBeNull();
+      expect(await conn.setValue("k", "v1", 60)).toBe(true);
+      expect(await conn.getValue("k")).toBe("v1");
+      expect(await conn.setValue("k", "v2")).toBe(true);
+      expect(await conn.getValue("k")).toBe("v2");
+    });
+
+    test("fillValue() writes only into an empty key", async () => {
+      expect(await conn.fillValue("k", "filled", 60)).toBe(true);
+      expect(await conn.fillValue("k", "again", 60)).toBe(false);
+      expect(await conn.getValue("k")).toBe("filled");
+    });
+
+    test("revokeValue() reads as absent, and neither a set nor a fill can bring the value back", async () => {
+      await conn.setValue("session", "live", 60);
+      await conn.revokeValue("session", 60);
+      expect(await conn.getValue("session")).toBeNull();
+      expect(await conn.fillValue("session", "from a slow read", 60)).toBe(false);
+      expect(await conn.setValue("session", "from a slow refresh", 60)).toBe(false);
+      expect(await conn.getValue("session")).toBeNull();
+      expect(await conn.getAndDeleteValue("session")).toBeNull();
+    });
+
+    test("deleteValue() empties a key; getAndDeleteValue() returns the value once", async () => {
+      await conn.setValue("a", "1");
+      await conn.deleteValue("a");
+      expect(await conn.getValue("a")).toBeNull();
+      await conn.setValue("b", "once", 60);
+      expect(await conn.getAndDeleteValue("b")).toBe("once");
+      expect(await conn.getAndDeleteValue("b")).toBeNull();
+    });
+
+    test("incrementValue() counts from 1", async () => {
+      expect(await conn.incrementValue("n", 60)).toBe(1);
+      expect(await conn.incrementValue("n", 60)).toBe(2);
+      expect(await conn.incrementValue("n", 60)).toBe(3);
     });
   });
 }

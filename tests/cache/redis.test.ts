@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { Redis } from "ioredis";
-import { cacheKeys } from "@/lib/cache/keys";
+import { authKey, userCacheKeys } from "@/lib/cache/keys";
 import { createRedisDriver } from "@/lib/cache/redis";
 import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueName } from "../support/services";
 import { startPrivateRedis } from "../support/redisServer";
@@ -23,17 +23,23 @@ registerCacheDriverContract("redis", async () => {
 });
 
 describe("redis driver specifics", () => {
-  test("every key is under the prefix and the {tasks} hash tag, so scripts stay in one cluster slot", async () => {
+  test("every task key is under the prefix and its owner's hash tag, so each user's scripts stay in one cluster slot", async () => {
     const prefix = uniqueName("wtt");
     const driver = createRedisDriver({ url: TEST_REDIS_URL, prefix, ttlSeconds: 60, tombstoneTtlSeconds: 60, commandTimeoutMs: 2000 });
     try {
-      await driver.putCreated({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await driver.epoch());
-      const start = await driver.startIndexBuild(5000);
-      if (start.state === "started") await driver.publishIndexBuild(start.token);
+      for (const user of ["alice", "bob"]) {
+        const slot = driver.forUser(user);
+        await slot.putCreated({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await slot.epoch());
+        const start = await slot.startIndexBuild(5000);
+        if (start.state === "started") await slot.publishIndexBuild(start.token);
+      }
+      await driver.setValue("session-token", "{}", 60);
       const keys = await driver.client.keys(`${prefix}:*`);
-      expect(keys.length).toBeGreaterThanOrEqual(2);
-      for (const key of keys) expect(key.startsWith(`${prefix}:{tasks}:`)).toBe(true);
-      expect(keys).toContain(cacheKeys(prefix).task(1));
+      expect(keys.length).toBeGreaterThanOrEqual(5);
+      for (const key of keys) expect(key).toMatch(new RegExp(`^${prefix}:(\\{u:(alice|bob)\\}:|auth:)`));
+      expect(keys).toContain(userCacheKeys(prefix, "alice").task(1));
+      expect(keys).toContain(userCacheKeys(prefix, "bob").task(1));
+      expect(keys).toContain(authKey(prefix, "session-token"));
     } finally {
       await deleteKeysWithPrefix(TEST_REDIS_URL, prefix);
       await driver.close();
@@ -44,12 +50,13 @@ describe("redis driver specifics", () => {
     const prefix = uniqueName("wtt");
     const driver = createRedisDriver({ url: TEST_REDIS_URL, prefix, ttlSeconds: 1000, tombstoneTtlSeconds: 5000, commandTimeoutMs: 2000 });
     try {
-      await driver.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await driver.epoch());
-      await driver.putTombstone(2, 1, await driver.epoch());
-      const ttl = await driver.client.ttl(cacheKeys(prefix).task(1));
+      const slot = driver.forUser("u1");
+      await slot.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await slot.epoch());
+      await slot.putTombstone(2, 1, await slot.epoch());
+      const ttl = await driver.client.ttl(userCacheKeys(prefix, "u1").task(1));
       expect(ttl).toBeGreaterThanOrEqual(890);
       expect(ttl).toBeLessThanOrEqual(1100);
-      expect(await driver.client.ttl(cacheKeys(prefix).task(2))).toBeGreaterThan(4900);
+      expect(await driver.client.ttl(userCacheKeys(prefix, "u1").task(2))).toBeGreaterThan(4900);
     } finally {
       await deleteKeysWithPrefix(TEST_REDIS_URL, prefix);
       await driver.close();
@@ -63,10 +70,11 @@ describe("redis driver specifics", () => {
     const driver = createRedisDriver({ url: own.url, prefix, ttlSeconds: 60, tombstoneTtlSeconds: 60, commandTimeoutMs: 2000 });
     const admin = new Redis(own.url);
     try {
-      await driver.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await driver.epoch());
+      const slot = driver.forUser("u1");
+      await slot.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await slot.epoch());
       await admin.script("FLUSH");
-      expect(await driver.putTask({ id: 1, title: "t2", done: false, version: 2, createdAt: "x", updatedAt: "x" }, await driver.epoch())).toBe("written");
-      expect(await driver.getTask(1)).toMatchObject({ state: "hit", task: { title: "t2" } });
+      expect(await slot.putTask({ id: 1, title: "t2", done: false, version: 2, createdAt: "x", updatedAt: "x" }, await slot.epoch())).toBe("written");
+      expect(await slot.getTask(1)).toMatchObject({ state: "hit", task: { title: "t2" } });
     } finally {
       admin.disconnect();
       await driver.close();

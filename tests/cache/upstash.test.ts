@@ -53,11 +53,12 @@ describe("upstash driver over the REST protocol", () => {
     const driver = createUpstashDriver({ url: ownBridge.url, token: ownBridge.token, prefix, ttlSeconds: 60, tombstoneTtlSeconds: 60, commandTimeoutMs: 2000 });
     const admin = new Redis(own.url);
     try {
-      const epoch = await driver.epoch();
+      const slot = driver.forUser("u1");
+      const epoch = await slot.epoch();
       await admin.script("FLUSH");
       const t = { id: 1, title: "t", done: false, version: 2, createdAt: "x", updatedAt: "x" };
-      expect(await driver.putTask(t, epoch)).toBe("written");
-      expect(await driver.getTask(1)).toEqual({ state: "hit", task: t });
+      expect(await slot.putTask(t, epoch)).toBe("written");
+      expect(await slot.getTask(1)).toEqual({ state: "hit", task: t });
     } finally {
       admin.disconnect();
       await ownBridge.close();
@@ -67,6 +68,6 @@ describe("upstash driver over the REST protocol", () => {
 
   test("a dead endpoint fails within the command timeout instead of retrying", async () => {
     const driver = createUpstashDriver({ url: "http://127.0.0.1:9", token: "t", prefix: "x", ttlSeconds: 60, tombstoneTtlSeconds: 60, commandTimeoutMs: 300 });
-    await expect(driver.getTask(1)).rejects.toThrow();
+    await expect(driver.forUser("u1").getTask(1)).rejects.toThrow();
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as queries from "@/lib/tasks/queries";
 import type { Task } from "@/lib/tasks/schema";
-import type { TaskStore } from "@/lib/taskStore";
+import type { StoreTestHooks, UserTaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
 import { gate } from "../support/gate";
 
@@ -11,22 +11,23 @@ import { gate } from "../support/gate";
  */
 describe.each(BACKENDS)("forced interleavings on $name", (backend) => {
   let env: TestEnv;
-  let writer: TaskStore;
+  let writer: UserTaskStore;
+  const open = async (hooks?: StoreTestHooks) => (await env.openStore({ hooks })).forUser(env.userId);
 
   beforeAll(async () => {
     env = await createTestEnv(backend);
-    writer = await env.openStore();
+    writer = await open();
   });
   afterAll(async () => {
     await env.cleanup();
   });
 
   /** A task that exists in Postgres but not in the cache (created around the store). */
-  const uncached = (title: string) => queries.insertTask(writer.database.db, { title, done: false });
+  const uncached = (title: string) => queries.insertTask(writer.store.database.db, { userId: env.userId, title, done: false });
 
-  async function expectCacheEqualsPostgres(store: TaskStore, id: number) {
-    const row = await queries.getTaskById(store.database.db, { id });
-    const entry = await store.cache?.driver.getTask(id);
+  async function expectCacheEqualsPostgres(store: UserTaskStore, id: number) {
+    const row = await queries.getTaskById(store.store.database.db, { userId: store.userId, id });
+    const entry = await store.store.cache?.driver.forUser(store.userId).getTask(id);
     if (row) expect(entry).toEqual({ state: "hit", task: row });
     else expect(entry?.state === "hit").toBe(false);
   }
@@ -34,7 +35,7 @@ describe.each(BACKENDS)("forced interleavings on $name", (backend) => {
   test("a miss-fill that read Postgres before an update committed, and fills after it, is refused", async () => {
     const task = await uncached("fill vs update");
     const g = gate();
-    const reader = await env.openStore({ hooks: { beforeFill: () => g.wait() } });
+    const reader = await open({ beforeFill: () => g.wait() });
     const read = reader.get(task.id);
     await g.reached(); // the reader holds v1 from Postgres
     const updated = await writer.update({ id: task.id, patch: { title: "fill vs update, v2" } });
@@ -48,7 +49,7 @@ describe.each(BACKENDS)("forced interleavings on $name", (backend) => {
   test("a miss-fill racing a delete cannot resurrect the task (tombstone)", async () => {
     const task = await uncached("fill vs delete");
     const g = gate();
-    const reader = await env.openStore({ hooks: { beforeFill: () => g.wait() } });
+    const reader = await open({ beforeFill: () => g.wait() });
     const read = reader.get(task.id);
     await g.reached();
     await writer.remove({ id: task.id });
@@ -62,11 +63,11 @@ describe.each(BACKENDS)("forced interleavings on $name", (backend) => {
   test("a miss-fill racing a delete and a cache flush cannot resurrect the task (epoch)", async () => {
     const task = await uncached("fill vs delete vs flush");
     const g = gate();
-    const reader = await env.openStore({ hooks: { beforeFill: () => g.wait() } });
+    const reader = await open({ beforeFill: () => g.wait() });
     const read = reader.get(task.id);
     await g.reached();
     await writer.remove({ id: task.id });
-    await writer.cache?.driver.flush(); // the tombstone is gone with everything else
+    await writer.store.cache?.driver.flush(); // the tombstone is gone with everything else
     g.open();
     await read.catch(() => undefined);
     await expectCacheEqualsPostgres(writer, task.id);
@@ -76,7 +77,7 @@ describe.each(BACKENDS)("forced interleavings on $name", (backend) => {
   test("two write-throughs whose cache writes arrive in reverse commit order leave the newer one", async () => {
     const task = await writer.create({ title: "reverse order" });
     const g = gate();
-    const slow = await env.openStore({ hooks: { beforeWriteThrough: () => g.wait() } });
+    const slow = await open({ beforeWriteThrough: () => g.wait() });
     const first = slow.update({ id: task.id, patch: { title: "reverse order, first commit" } });
     await g.reached(); // v2 committed, its cache write held back
     const second = await writer.update({ id: task.id, patch: { title: "reverse order, second commit" } });
@@ -88,24 +89,24 @@ describe.each(BACKENDS)("forced interleavings on $name", (backend) => {
   });
 
   test("a cold list build racing a create and a delete publishes exactly what Postgres has", async () => {
-    await writer.cache?.driver.dropIndex();
+    await writer.store.cache?.driver.forUser(env.userId).dropIndex();
     const doomed = await writer.create({ title: "in the snapshot, deleted during the build" });
     const g = gate();
-    const builder = await env.openStore({ hooks: { beforeIndexPublish: () => g.wait() } });
+    const builder = await open({ beforeIndexPublish: () => g.wait() });
     const listing = builder.list({ limit: 200 });
     await g.reached(); // the build has read its snapshot of ids
     const born = await writer.create({ title: "created during the build" });
     await writer.remove({ id: doomed.id });
     g.open();
     await listing;
-    const indexed = await writer.cache?.driver.readWholeIndex();
-    const truth = await queries.listAllTaskIds(writer.database.db);
+    const indexed = await writer.store.cache?.driver.forUser(env.userId).readWholeIndex();
+    const truth = await queries.listAllTaskIds(writer.store.database.db, { userId: env.userId });
     expect(indexed).toEqual(truth);
     const page = await writer.list({ limit: 200 });
     expect(page.cache).toBe("HIT");
     const ids = page.tasks.map((t: Task) => t.id);
     expect(ids).toContain(born.id);
     expect(ids).not.toContain(doomed.id);
-    expect((await writer.audit()).ok).toBe(true);
+    expect((await writer.store.audit(env.userId)).ok).toBe(true);
   });
 });

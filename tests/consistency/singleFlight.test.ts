@@ -11,18 +11,18 @@ describe.each(BACKENDS)("single flight on $name", (backend) => {
   beforeAll(async () => {
     env = await createTestEnv(backend);
     stores = [await env.openStore(), await env.openStore()];
-    for (let i = 0; i < 120; i++) await queries.insertTask(stores[0]!.database.db, { title: `seed ${i}`, done: false });
+    for (let i = 0; i < 120; i++) await queries.insertTask(stores[0]!.database.db, { userId: env.userId, title: `seed ${i}`, done: false });
     // Learn the cache epoch now, so only the reads under test reach the database.
-    for (const s of stores) await s.create({ title: "warm-up" });
+    for (const s of stores) await s.forUser(env.userId).create({ title: "warm-up" });
   });
   afterAll(async () => {
     await env.cleanup();
   });
 
   test("200 concurrent reads of one cold task cost exactly one Postgres query on each of two instances", async () => {
-    const task = await queries.insertTask(stores[0]!.database.db, { title: "cold task", done: false });
+    const task = await queries.insertTask(stores[0]!.database.db, { userId: env.userId, title: "cold task", done: false });
     const before = stores.map((s) => s.stats.dbQueries);
-    const results = await Promise.all(stores.flatMap((s) => Array.from({ length: 200 }, () => s.get(task.id))));
+    const results = await Promise.all(stores.flatMap((s) => Array.from({ length: 200 }, () => s.forUser(env.userId).get(task.id))));
     expect(results.every((r) => r.task.id === task.id && r.task.version === 1)).toBe(true);
     const spent = stores.map((s, i) => s.stats.dbQueries - (before[i] as number));
     // One query per instance, or none for an instance whose reads found the other's fill in the cache.
@@ -31,18 +31,18 @@ describe.each(BACKENDS)("single flight on $name", (backend) => {
   });
 
   test("200 concurrent reads of one cold task on one instance cost exactly one Postgres query", async () => {
-    const task = await queries.insertTask(stores[0]!.database.db, { title: "cold task, one instance", done: false });
+    const task = await queries.insertTask(stores[0]!.database.db, { userId: env.userId, title: "cold task, one instance", done: false });
     const store = stores[1]!;
     const before = store.stats.dbQueries;
-    await Promise.all(Array.from({ length: 200 }, () => store.get(task.id)));
+    await Promise.all(Array.from({ length: 200 }, () => store.forUser(env.userId).get(task.id)));
     expect(store.stats.dbQueries - before).toBe(1);
   });
 
   test("200 concurrent reads of the cold list on one instance cost exactly one Postgres query", async () => {
     const store = stores[0]!;
-    await store.cache?.driver.dropIndex();
+    await store.cache?.driver.forUser(env.userId).dropIndex();
     const before = store.stats.dbQueries;
-    const pages = await Promise.all(Array.from({ length: 200 }, () => store.list({ limit: 50 })));
+    const pages = await Promise.all(Array.from({ length: 200 }, () => store.forUser(env.userId).list({ limit: 50 })));
     expect(store.stats.dbQueries - before).toBe(1);
     const first = JSON.stringify(pages[0]?.tasks);
     expect(pages.every((p) => JSON.stringify(p.tasks) === first && p.tasks.length === 50)).toBe(true);

@@ -1,7 +1,21 @@
-import { expect, test } from "@playwright/test";
+import { test as base, expect, type APIRequestContext } from "@playwright/test";
+import { createApiKey, signUpVia } from "./fixtures";
 
 // The REST API through the real production server (routes, instrumentation and the store opened
-// at start-up together), where error mapping once broke across bundles.
+// at start-up together), where error mapping once broke across bundles. A program holds an API key
+// of a fresh account and sends nothing else: no cookie, no Origin.
+const test = base.extend<{ request: APIRequestContext }>({
+  request: async ({ playwright, baseURL }, provide) => {
+    const person = await playwright.request.newContext({ baseURL });
+    await signUpVia(person);
+    const { key } = await createApiKey(person, "e2e program");
+    await person.dispose();
+    const program = await playwright.request.newContext({ baseURL, extraHTTPHeaders: { Authorization: `Bearer ${key}` } });
+    await provide(program);
+    await program.dispose();
+  },
+});
+
 test("A program creates, reads, updates and deletes a task over HTTP and gets the documented statuses", async ({ request }) => {
   const created = await request.post("/api/tasks", { data: { title: `api story ${Date.now()}` } });
   expect(created.status()).toBe(201);
@@ -46,6 +60,35 @@ test("A program sending bad input gets a 4xx JSON error, never a stack trace", a
   expect(malformed.status()).toBe(400);
   const body = await malformed.text();
   expect(body).not.toMatch(/at .*\.(js|ts):\d+|node_modules/);
+});
+
+test("A program without a key, or with a revoked one, gets 401 on every task route", async ({ playwright, baseURL }) => {
+  const anonymous = await playwright.request.newContext({ baseURL });
+  for (const [method, path] of [
+    ["GET", "/api/tasks"],
+    ["POST", "/api/tasks"],
+    ["GET", "/api/tasks/1"],
+    ["PATCH", "/api/tasks/1"],
+    ["DELETE", "/api/tasks/1"],
+    ["GET", "/api/keys"],
+    ["POST", "/api/keys"],
+  ] as const) {
+    const data = method === "POST" ? (path === "/api/keys" ? { name: "x" } : { title: "x" }) : method === "PATCH" ? { done: true } : undefined;
+    const res = await anonymous.fetch(path, { method, data });
+    expect(res.status(), `${method} ${path}`).toBe(401);
+    expect(await res.json()).toMatchObject({ error: { code: "unauthorized" } });
+  }
+  // A key revoked by its owner stops working at once.
+  const person = await playwright.request.newContext({ baseURL });
+  await signUpVia(person);
+  const { id, key } = await createApiKey(person, "short-lived");
+  const program = await playwright.request.newContext({ baseURL, extraHTTPHeaders: { Authorization: `Bearer ${key}` } });
+  expect((await program.get("/api/tasks")).status()).toBe(200);
+  expect((await person.delete(`/api/keys/${id}`)).status()).toBe(204);
+  expect((await program.get("/api/tasks")).status()).toBe(401);
+  // better-auth's api-key routes are not served: keys are managed at /api/keys only.
+  expect((await person.post("/api/auth/api-key/create", { data: { name: "around" } })).status()).toBe(404);
+  await Promise.all([anonymous.dispose(), person.dispose(), program.dispose()]);
 });
 
 test("An operator checks health and scrapes metrics from the running server", async ({ request }) => {

@@ -1,5 +1,31 @@
 import { test as base, expect, type APIRequestContext, type Locator, type Page } from "@playwright/test";
 
+/* ---------- accounts ---------- */
+
+export type Account = { name: string; email: string; password: string };
+
+export function newAccount(label = "person"): Account {
+  const tag = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  return { name: `${label} ${tag}`, email: `${label}-${tag}@example.test`, password: `pw-${tag}-long` };
+}
+
+/**
+ * Signs `account` up through better-auth's route. The session cookie lands in `request`'s cookie
+ * jar: a page's `page.request` shares it with the page, so the page is signed in too.
+ */
+export async function signUpVia(request: APIRequestContext, account: Account = newAccount()): Promise<Account> {
+  const res = await request.post("/api/auth/sign-up/email", { data: account });
+  expect(res.status(), await res.text()).toBe(200);
+  return account;
+}
+
+/** Makes an API key with the (signed-in) `request` and returns its secret. */
+export async function createApiKey(request: APIRequestContext, name = "e2e"): Promise<{ id: string; key: string }> {
+  const res = await request.post("/api/keys", { data: { name } });
+  expect(res.status(), await res.text()).toBe(201);
+  return (await res.json()) as { id: string; key: string };
+}
+
 /** A task as GET /api/tasks returns it. */
 export type ApiTask = { id: number; title: string; done: boolean; version: number };
 
@@ -95,7 +121,14 @@ export type Unique = {
   title: (label: string) => string;
 };
 
-export const test = base.extend<{ unique: Unique }>({
+export const test = base.extend<{ account: Account; unique: Unique }>({
+  // Every story runs as a person of its own, signed up fresh: no test sees another's tasks.
+  account: [
+    async ({ page }, provide) => {
+      await provide(await signUpVia(page.request));
+    },
+    { auto: true },
+  ],
   unique: async ({ page }, provide) => {
     const tag = `e2e-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
     let n = 0;

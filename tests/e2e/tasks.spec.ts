@@ -130,6 +130,9 @@ test("Someone using only the keyboard adds, completes, renames and deletes tasks
   const finalInvoice = unique.title("Send the final invoice");
 
   await page.goto("/");
+  // The header comes first: who is signed in, and the way out; then the new-task field.
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("button", { name: "Sign out" })).toBeFocused();
   await page.keyboard.press("Tab");
   const input = newTaskInput(page);
   await expect(input).toBeFocused();

@@ -55,7 +55,8 @@ describe("Redis faults under load (postgres + private redis)", () => {
   /** Runs the workload, applies `fault` for `faultMs`, heals, and checks the outcome. */
   async function underLoad(name: string, fault: () => Promise<void>, heal: () => Promise<void>, faultMs = 1200) {
     await openStores();
-    workload = await startWorkload(stores, { seed: name.length });
+    const users = [env.userId, await env.createUser("second"), await env.createUser("third")];
+    workload = await startWorkload(stores, { users, seed: name.length });
     await new Promise((r) => setTimeout(r, 300));
     await fault();
     await new Promise((r) => setTimeout(r, faultMs));
@@ -64,7 +65,7 @@ describe("Redis faults under load (postgres + private redis)", () => {
     await new Promise((r) => setTimeout(r, 500)); // traffic continues after the healing
     await workload.stop();
     const convergedMs = await waitForConvergence(stores, healedAt, 10_000);
-    const hitsAfter = await Promise.all(stores.map((s) => s.get(workload!.ids[0] as number).then((r) => r.cache, () => "GONE")));
+    const hitsAfter = await Promise.all(stores.map((s) => s.forUser(env.userId).get(workload!.ids[0] as number).then((r) => r.cache, () => "GONE")));
     console.log(`${name}: ${workload.operations()} operations, ${workload.failures.length} failed, converged ${convergedMs} ms after healing`);
     expect(workload.failures).toEqual([]);
     expect(await lostWrites(stores[0]!, workload)).toEqual([]);
@@ -140,14 +141,14 @@ describe("Redis faults under load (postgres + private redis)", () => {
   test("Redis down when the app starts: it serves from Postgres, then uses Redis once it is up", async () => {
     await proxy.setDown(true);
     await openStores();
-    const created = await stores[0]!.create({ title: "born while Redis was down" });
-    expect((await stores[1]!.get(created.id)).cache).toBe("BYPASS");
+    const created = await stores[0]!.forUser(env.userId).create({ title: "born while Redis was down" });
+    expect((await stores[1]!.forUser(env.userId).get(created.id)).cache).toBe("BYPASS");
     await proxy.setDown(false);
     const healedAt = Date.now();
     let outcome = "BYPASS";
     while (outcome !== "HIT" && Date.now() - healedAt < CONVERGENCE_LIMIT_MS) {
       await new Promise((r) => setTimeout(r, 50));
-      outcome = (await stores[1]!.get(created.id)).cache;
+      outcome = (await stores[1]!.forUser(env.userId).get(created.id)).cache;
     }
     console.log(`Redis down at start: cache in use ${Date.now() - healedAt} ms after Redis came up`);
     expect(outcome).toBe("HIT");

@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openDatabase, type Database } from "@/lib/db/client";
-import { createTask, deleteTask, getTask, listTasks, updateTask, type StoreSource } from "@/lib/http/taskHandlers";
+import { createTask, deleteTask, getTask, listTasks, updateTask, type TasksFor } from "@/lib/http/taskHandlers";
 import { TaskError, type ErrorBody } from "@/lib/tasks/errors";
 import * as queries from "@/lib/tasks/queries";
 import type { Task } from "@/lib/tasks/schema";
@@ -20,7 +20,7 @@ function taskPath(id: string | number): string {
   return `/api/tasks/${encodeURIComponent(String(id))}`;
 }
 
-function apiFor(getStore: StoreSource) {
+function apiFor(getStore: TasksFor) {
   return {
     list: (query = "", headers: HeaderMap = {}) => listTasks(getStore, rawRequest("GET", `/api/tasks${query}`, { headers })),
     create: (value: unknown, headers: HeaderMap = {}) => createTask(getStore, jsonRequest("POST", "/api/tasks", value, headers)),
@@ -248,7 +248,7 @@ const GARBAGE_IF_MATCH = ["garbage", "v1", '"1"', '"v0"', '"v-1"', '"v1.0"', '"v
 describe.each(BACKENDS)("REST API on $name", (backend) => {
   let env: TestEnv;
   let store: TaskStore;
-  const getStore: StoreSource = async () => store;
+  const getStore: TasksFor = async () => store.forUser(env.userId);
   const api = apiFor(getStore);
 
   beforeAll(async () => {
@@ -265,7 +265,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
 
   /** Postgres, read directly: the truth. */
   function dbRows(): Promise<Task[]> {
-    return queries.listTasks(store.database.db, { limit: 1_000_000 });
+    return queries.listTasks(store.database.db, { userId: env.userId, limit: 1_000_000 });
   }
 
   /** What changed-nothing is measured against: Postgres, and the first page as the API serves it. */
@@ -304,7 +304,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
     const prefix = uniqueName("wtt_cold");
     const cold = new TaskStore({ database: { ...store.database, close: async () => {} }, cache: makeCache(backend.cacheDriver, prefix) });
     try {
-      await fn(apiFor(async () => cold));
+      await fn(apiFor(async () => cold.forUser(env.userId)));
     } finally {
       await cold.close();
       if (backend.cacheDriver === "redis") await deleteKeysWithPrefix(TEST_REDIS_URL, prefix);
@@ -822,7 +822,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
     test("without limit a page holds 50 tasks, limit=200 holds 200, and the next page follows on", async () => {
       let count = (await dbRows()).length;
       while (count < 201) {
-        await store.create({ title: `bulk ${count}` });
+        await store.forUser(env.userId).create({ title: `bulk ${count}` });
         count++;
       }
       const rows = await dbRows();
@@ -899,7 +899,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
             timeoutMs: 1000,
           });
           databases.push(database);
-          return new TaskStore({ database, cache });
+          return new TaskStore({ database, cache }).forUser(env.userId);
         });
         try {
           for (const [label, send] of everyRoute(client)) {
@@ -922,7 +922,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
       },
     );
 
-    test("a getStore that rejects with service_unavailable makes every route 503 without the cause's text", async () => {
+    test("an authentication that rejects with service_unavailable makes every route 503 without the cause's text", async () => {
       let calls = 0;
       const client = apiFor(() => {
         calls++;

@@ -20,9 +20,11 @@ describe("when Redis fails, requests still succeed from Postgres", () => {
     await redis.stop();
   });
 
+  const openTasks = async (options: Parameters<TestEnv["openStore"]>[0]) => (await env.openStore(options)).forUser(env.userId);
+
   test("with Redis unreachable every operation works, reads are BYPASS, and the breaker opens", async () => {
     const deadPort = await freePort();
-    const store = await env.openStore({
+    const store = await openTasks({
       cache: { redisUrl: `redis://127.0.0.1:${deadPort}`, timeoutMs: 200, breakerFailures: 3, breakerCooldownMs: 60_000 },
     });
     const created = await store.create({ title: "no cache today" });
@@ -33,11 +35,11 @@ describe("when Redis fails, requests still succeed from Postgres", () => {
     expect(page.tasks.map((t) => t.id)).toContain(created.id);
     await store.remove({ id: created.id });
     await expect(store.get(created.id)).rejects.toMatchObject({ code: "not_found" });
-    expect(store.cache?.breakerState).toBe("open");
+    expect(store.store.cache?.breakerState).toBe("open");
   });
 
   test("a write whose cache update timed out is repaired before this instance trusts the cache again", async () => {
-    const store = await env.openStore({ cache: { redisUrl: redis.url, timeoutMs: 150, breakerFailures: 100 } });
+    const store = await openTasks({ cache: { redisUrl: redis.url, timeoutMs: 150, breakerFailures: 100 } });
     const created = await store.create({ title: "version one" });
     expect((await store.get(created.id)).cache).toBe("HIT");
 
@@ -58,14 +60,14 @@ describe("when Redis fails, requests still succeed from Postgres", () => {
       expect(after.task).toEqual(updated);
       const again = await store.get(created.id);
       expect(again).toEqual({ task: updated, cache: "HIT" });
-      expect(await queries.getTaskById(store.database.db, { id: created.id })).toEqual(updated);
+      expect(await queries.getTaskById(store.store.database.db, { userId: env.userId, id: created.id })).toEqual(updated);
     } finally {
       admin.disconnect();
     }
   });
 
   test("after Redis restarts the store uses it again without a restart of its own", async () => {
-    const store = await env.openStore({ cache: { redisUrl: redis.url, timeoutMs: 150, breakerFailures: 2, breakerCooldownMs: 200 } });
+    const store = await openTasks({ cache: { redisUrl: redis.url, timeoutMs: 150, breakerFailures: 2, breakerCooldownMs: 200 } });
     const created = await store.create({ title: "survives a restart" });
     await redis.stop("SIGKILL");
     expect((await store.get(created.id)).cache).toBe("BYPASS");

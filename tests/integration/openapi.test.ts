@@ -2,7 +2,10 @@ import Ajv2020 from "ajv/dist/2020";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openApiDocument } from "@/lib/http/openapi";
 import { auditCache, health, repairCache } from "@/lib/http/opsHandlers";
-import { createTask, deleteTask, getTask, listTasks, updateTask, type StoreSource } from "@/lib/http/taskHandlers";
+import { createKey } from "@/lib/http/keyHandlers";
+import { cacheState } from "@/lib/http/opsHandlers";
+import { createTask, deleteTask, getTask, listTasks, updateTask, type TasksFor } from "@/lib/http/taskHandlers";
+import { createAuth, rateLimiterFor } from "@/lib/auth";
 import { TaskError } from "@/lib/tasks/errors";
 import type { TaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
@@ -28,13 +31,13 @@ describe("OpenAPI document matches what the API really answers", () => {
   const ajv = new Ajv2020({ strict: false, validateFormats: false });
   let env: TestEnv;
   let store: TaskStore;
-  let source: StoreSource;
+  let source: TasksFor;
   const seen: string[] = [];
 
   beforeAll(async () => {
     env = await createTestEnv(BACKENDS.find((b) => b.cacheDriver === "memory")!);
     store = await env.openStore();
-    source = async () => store;
+    source = async () => store.forUser(env.userId);
   });
   afterAll(async () => {
     await env.cleanup();
@@ -81,24 +84,54 @@ describe("OpenAPI document matches what the API really answers", () => {
     await check("/api/tasks/{id}", "delete", await deleteTask(source, req(`/api/tasks/${task.id}`, { method: "DELETE" }), String(task.id)));
     await check("/api/tasks/{id}", "delete", await deleteTask(source, req(`/api/tasks/${task.id}`, { method: "DELETE" }), String(task.id)));
     await check("/api/tasks/{id}", "delete", await deleteTask(source, req("/api/tasks/0", { method: "DELETE" }), "0"));
-    const down: StoreSource = async () => {
+    const down = async (): Promise<never> => {
       throw new TaskError("service_unavailable", "The database is unavailable.");
     };
+    const anonymous = async (): Promise<never> => {
+      throw new TaskError("unauthorized", "Sign in.");
+    };
     await check("/api/tasks", "get", await listTasks(down, req("/api/tasks")));
-    await check("/api/health", "get", await health(source));
+    await check("/api/tasks", "get", await listTasks(anonymous, req("/api/tasks")));
+    await check("/api/health", "get", await health(async () => store));
     await check("/api/health", "get", await health(down));
-    await check("/api/cache/audit", "get", await auditCache(source));
-    await check("/api/cache/repair", "post", await repairCache(source, req("/api/cache/repair", { method: "POST" }), undefined));
-    await check("/api/cache/repair", "get", await repairCache(source, req("/api/cache/repair"), "a-secret-of-sixteen+"));
-    expect(seen).toHaveLength(24);
+    const secret = "a-secret-of-sixteen+";
+    const ops = (principal: "user" | "admin" | null) => ({
+      store: async () => store,
+      principal: async () => (principal ? { userId: env.userId, via: "session" as const, email: `${principal}@example.test` } : null),
+      cronSecret: secret,
+      adminEmails: ["admin@example.test"],
+    });
+    await check("/api/cache/audit", "get", await auditCache(ops("user"), req("/api/cache/audit")));
+    await check("/api/cache/audit", "get", await auditCache(ops("user"), req("/api/cache/audit?scope=all")));
+    await check("/api/cache/audit", "get", await auditCache(ops(null), req("/api/cache/audit")));
+    await check("/api/cache/audit", "get", await auditCache(ops(null), req("/api/cache/audit?scope=nope")));
+    await check("/api/cache/repair", "post", await repairCache(ops("admin"), req("/api/cache/repair", { method: "POST" })));
+    await check("/api/cache/repair", "post", await repairCache(ops("user"), req("/api/cache/repair", { method: "POST" })));
+    await check("/api/cache/repair", "get", await repairCache(ops(null), req("/api/cache/repair")));
+    await check("/api/cache/repair", "get", await repairCache(ops(null), req("/api/cache/repair", { headers: { authorization: `Bearer ${secret}` } })));
+    await check("/api/cache/state", "get", await cacheState(ops("user"), req("/api/cache/state?ids=1")));
+    await check("/api/cache/state", "get", await cacheState(ops(null), req("/api/cache/state")));
+    const keyCtx = { store: async () => store, auth: async () => createAuth(store, { secret: "x".repeat(32) }), limiter: async () => rateLimiterFor(store, true) };
+    const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+    const made = await createKey(req("/api/keys", jsonInit("POST", { name: "docs" }, bearer("wtk_not-a-key"))), keyCtx);
+    await check("/api/keys", "post", made);
+    expect(made.status).toBe(401);
+    expect(seen).toHaveLength(33);
   });
 
   test("the document is OpenAPI 3.1 and every operation lists its error statuses", () => {
     expect(doc.openapi).toBe("3.1.0");
     const tasksItem = doc.paths["/api/tasks/{id}"];
-    expect(Object.keys(tasksItem.patch.responses).sort()).toEqual(["200", "400", "404", "412", "413", "415", "500", "503"]);
-    expect(Object.keys(tasksItem.get.responses).sort()).toEqual(["200", "304", "400", "404", "500", "503"]);
-    expect(Object.keys(tasksItem.delete.responses).sort()).toEqual(["204", "400", "404", "412", "500", "503"]);
+    expect(Object.keys(tasksItem.patch.responses).sort()).toEqual(["200", "400", "401", "403", "404", "412", "413", "415", "429", "500", "503"]);
+    expect(Object.keys(tasksItem.get.responses).sort()).toEqual(["200", "304", "400", "401", "404", "500", "503"]);
+    expect(Object.keys(tasksItem.delete.responses).sort()).toEqual(["204", "400", "401", "403", "404", "412", "429", "500", "503"]);
+    // Every task and key operation says which credentials it takes.
+    for (const path of ["/api/tasks", "/api/tasks/{id}", "/api/keys", "/api/keys/{id}"] as const) {
+      for (const [method, op] of Object.entries(doc.paths[path])) {
+        if (method === "parameters") continue;
+        expect((op as { security?: unknown }).security, `${method} ${path}`).toEqual([{ sessionCookie: [] }, { apiKey: [] }]);
+      }
+    }
   });
 
   test("the schemas refuse what the API must never send", () => {

@@ -56,13 +56,14 @@ describe("health, metrics and request logging", () => {
   test("GET /api/metrics reports reads, cache calls, compare-and-set refusals, breaker, Postgres and HTTP timings", async () => {
     const store = await env.openStore();
     attachStore(store); // as instrumentation.ts does when the server starts
-    const task = await store.create({ title: "measured" });
-    await store.get(task.id);
-    await store.update({ id: task.id, patch: { done: true } });
-    const routed = withRequestLog("/api/tasks/[id]", (req: Request) => getTask(async () => store, req, String(task.id)));
+    const tasks = store.forUser(env.userId);
+    const task = await tasks.create({ title: "measured" });
+    await tasks.get(task.id);
+    await tasks.update({ id: task.id, patch: { done: true } });
+    const routed = withRequestLog("/api/tasks/[id]", (req: Request) => getTask(async () => tasks, req, String(task.id)));
     expect((await routed(new Request(`http://x/api/tasks/${task.id}`), undefined)).status).toBe(200);
 
-    const res = await prometheusMetrics(async () => store);
+    const res = await prometheusMetrics({ store: async () => store }, new Request("http://x/api/metrics"));
     expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await res.text();
     expect(text).toMatch(/^wt_cache_reads_total\{outcome="hit"\} [1-9]/m);
@@ -74,6 +75,20 @@ describe("health, metrics and request logging", () => {
     expect(text).toMatch(/^wt_cache_repairs_total /m);
     expect(text).toMatch(/^wt_cache_breaker_transitions_total /m);
     expect(text).toMatch(/^wt_cache_cas_refusals_total \d+$/m);
+    expect(text).toMatch(/^wt_db_statements_total\{origin="request"\} [1-9]/m);
+    expect(text).toMatch(/^wt_db_statements_total\{origin="repair"\} \d+$/m);
+  });
+
+  test("with METRICS_TOKEN set, /api/metrics needs it as a bearer token", async () => {
+    const store = await env.openStore();
+    const ctx = { store: async () => store, metricsToken: "a-metrics-token-for-prom" };
+    const without = await prometheusMetrics(ctx, new Request("http://x/api/metrics"));
+    expect(without.status).toBe(401);
+    expect(await without.json()).toMatchObject({ error: { code: "unauthorized" } });
+    expect((await prometheusMetrics(ctx, new Request("http://x/api/metrics", { headers: { authorization: "Bearer a-metrics-token-for-pro" } }))).status).toBe(401);
+    const withToken = await prometheusMetrics(ctx, new Request("http://x/api/metrics", { headers: { authorization: "Bearer a-metrics-token-for-prom" } }));
+    expect(withToken.status).toBe(200);
+    expect(await withToken.text()).toMatch(/^wt_cache_reads_total/m);
   });
 
   test("every request gets an x-request-id: the caller's when valid, else a fresh one", async () => {

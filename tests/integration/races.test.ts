@@ -21,7 +21,8 @@ describe.each(BACKENDS)("write races on $name", (backend) => {
     await env.cleanup();
   });
 
-  const storeFor = (i: number) => stores[i % stores.length] as TaskStore;
+  const storeFor = (i: number) => (stores[i % stores.length] as TaskStore).forUser(env.userId);
+  const db = () => (stores[0] as TaskStore).database.db;
 
   test("16 concurrent PATCHes of one task, 30 rounds: the cache always ends equal to Postgres", async () => {
     const disagreements: string[] = [];
@@ -32,9 +33,9 @@ describe.each(BACKENDS)("write races on $name", (backend) => {
           storeFor(i).update({ id: task.id, patch: i % 2 === 0 ? { title: `race ${round} by writer ${i}` } : { done: i % 4 === 1 } }),
         ),
       );
-      const truth = await queries.getTaskById(storeFor(0).database.db, { id: task.id });
+      const truth = await queries.getTaskById(db(), { userId: env.userId, id: task.id });
       for (const store of stores) {
-        const cached = await store.cache?.driver.getTask(task.id);
+        const cached = await store.cache?.driver.forUser(env.userId).getTask(task.id);
         if (cached && JSON.stringify(cached) !== JSON.stringify({ state: "hit", task: truth })) {
           disagreements.push(`round ${round}: cache ${JSON.stringify(cached)} vs postgres v${truth?.version}`);
         }
@@ -57,11 +58,11 @@ describe.each(BACKENDS)("write races on $name", (backend) => {
             : storeFor(i).update({ id: task.id, patch: { title: `ghost hunt ${round} writer ${i}` } }),
         ),
       );
-      expect(await queries.getTaskById(storeFor(0).database.db, { id: task.id })).toBeUndefined();
+      expect(await queries.getTaskById(db(), { userId: env.userId, id: task.id })).toBeUndefined();
       for (const [n, store] of stores.entries()) {
-        const cached = await store.cache?.driver.getTask(task.id);
+        const cached = await store.cache?.driver.forUser(env.userId).getTask(task.id);
         if (cached?.state === "hit") ghosts.push(`round ${round}: store ${n} caches v${cached.task.version}`);
-        const read = await store.get(task.id).catch((e: { code?: string }) => e.code);
+        const read = await store.forUser(env.userId).get(task.id).catch((e: { code?: string }) => e.code);
         if (read !== "not_found") ghosts.push(`round ${round}: store ${n} get() answered ${JSON.stringify(read)}`);
       }
     }

@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { TaskError } from "@/lib/tasks/errors";
-import type { TaskStore } from "@/lib/taskStore";
+import type { UserTaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
 
 describe.each(BACKENDS)("task store on $name", (backend) => {
   let env: TestEnv;
-  let store: TaskStore;
+  let store: UserTaskStore;
 
   beforeAll(async () => {
     env = await createTestEnv(backend);
-    store = await env.openStore();
+    store = (await env.openStore()).forUser(env.userId);
   });
   afterAll(async () => {
     await env.cleanup();
@@ -30,7 +30,7 @@ describe.each(BACKENDS)("task store on $name", (backend) => {
   });
 
   test("a second store instance sees a write from the first (shared cache)", async () => {
-    const other = await env.openStore();
+    const other = (await env.openStore()).forUser(env.userId);
     const created = await store.create({ title: "seen elsewhere" });
     const updated = await store.update({ id: created.id, patch: { title: "seen elsewhere, v2" } });
     expect((await other.get(created.id)).task).toEqual(updated);
@@ -69,5 +69,40 @@ describe.each(BACKENDS)("task store on $name", (backend) => {
     expect(err).toBeInstanceOf(TaskError);
     expect(err.code).toBe("precondition_failed");
     expect((await store.get(created.id)).task).toMatchObject({ title: "guarded", version: 2 });
+  });
+
+  test("another user's task answers exactly like a missing one, and never enters their list", async () => {
+    const mallory = (await env.openStore()).forUser(await env.createUser("mallory"));
+    const mine = await store.create({ title: "mine alone" });
+    await store.list({ limit: 200 });
+    const missing = mine.id + 1_000_000;
+    const errorOf = (p: Promise<unknown>) => p.then(() => null, (e: TaskError) => ({ code: e.code, message: e.message.replace(/\d+/, "ID") }));
+    for (const attempt of [
+      () => mallory.get(mine.id),
+      () => mallory.update({ id: mine.id, patch: { title: "taken over" } }),
+      () => mallory.update({ id: mine.id, patch: { done: true }, expectedVersion: 1 }),
+      () => mallory.remove({ id: mine.id }),
+      () => mallory.remove({ id: mine.id, expectedVersion: 1 }),
+    ]) {
+      const theirs = await errorOf(attempt());
+      expect(theirs).toEqual({ code: "not_found", message: "Task ID does not exist." });
+    }
+    expect(await errorOf(mallory.get(missing))).toEqual({ code: "not_found", message: "Task ID does not exist." });
+    expect((await mallory.list({ limit: 200 })).tasks.map((t) => t.id)).not.toContain(mine.id);
+    // Nothing the other user tried changed the task, in Postgres or in the cache.
+    expect(await store.get(mine.id)).toEqual({ task: mine, cache: "HIT" });
+  });
+
+  test("each user's list holds only their own tasks, newest first", async () => {
+    const alice = (await env.openStore()).forUser(await env.createUser("alice"));
+    const bob = (await env.openStore()).forUser(await env.createUser("bob"));
+    const a1 = await alice.create({ title: "alice 1" });
+    const b1 = await bob.create({ title: "bob 1" });
+    const a2 = await alice.create({ title: "alice 2" });
+    expect((await alice.list({ limit: 10 })).tasks.map((t) => t.id)).toEqual([a2.id, a1.id]);
+    expect((await bob.list({ limit: 10 })).tasks.map((t) => t.id)).toEqual([b1.id]);
+    await bob.remove({ id: b1.id });
+    expect((await bob.list({ limit: 10 })).tasks).toEqual([]);
+    expect((await alice.list({ limit: 10 })).tasks.map((t) => t.id)).toEqual([a2.id, a1.id]);
   });
 });

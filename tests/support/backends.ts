@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { createCache, type Cache } from "@/lib/cache";
-import { openDatabase } from "@/lib/db/client";
+import { openDatabase, type Database } from "@/lib/db/client";
+import { user } from "@/lib/db/schema";
 import { TaskStore, type StoreTestHooks } from "@/lib/taskStore";
 import { startUpstashBridge } from "./upstashBridge";
 import { createTestDatabase, deleteKeysWithPrefix, TEST_REDIS_URL, uniqueName } from "./services";
@@ -55,6 +57,10 @@ export type TestEnv = {
   backend: TestBackend;
   prefix: string;
   databaseUrl?: string;
+  /** An account made with the env, for tests that need one owner. */
+  userId: string;
+  /** Makes another account (a row in users, as sign-up makes) and returns its id. */
+  createUser(label?: string): Promise<string>;
   openStore(options?: {
     hooks?: StoreTestHooks;
     cache?: CacheOptions;
@@ -76,22 +82,31 @@ export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
   const bridge = backend.cacheDriver === "upstash" ? await startUpstashBridge(TEST_REDIS_URL) : undefined;
   if (bridge) activeBridge = bridge;
 
+  let admin: Database;
   if (backend.database === "postgres") {
     const db = await createTestDatabase();
     databaseUrl = db.url;
     drop = db.drop;
-    const migrator = await openDatabase({ kind: "postgres", url: db.url, poolMax: 2, prepare: true, timeoutMs: 5000 });
-    await migrator.migrate();
-    await migrator.close();
+    admin = await openDatabase({ kind: "postgres", url: db.url, poolMax: 2, prepare: true, timeoutMs: 5000 });
+    await admin.migrate();
   } else {
     sharedPglite = await openDatabase({ kind: "pglite", dir: ":memory:" });
     await sharedPglite.migrate();
+    admin = { ...sharedPglite, close: async () => {} };
   }
+  const createUser = async (label = "user") => {
+    const id = randomBytes(12).toString("hex");
+    await admin.db.insert(user).values({ id, name: label, email: `${label}-${id}@example.test` });
+    return id;
+  };
+  const userId = await createUser("owner");
 
   return {
     backend,
     prefix,
     databaseUrl,
+    userId,
+    createUser,
     async openStore(options = {}) {
       const driver = options.cacheDriver ?? backend.cacheDriver;
       let database;
@@ -126,6 +141,7 @@ export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
     },
     async cleanup() {
       await Promise.allSettled(stores.map((s) => s.close()));
+      await admin.close();
       await sharedMemoryCache?.close();
       await sharedPglite?.close();
       await bridge?.close();

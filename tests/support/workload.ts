@@ -18,25 +18,32 @@ export type Workload = {
   deleted: Set<number>;
 };
 
-export async function startWorkload(stores: TaskStore[], { clients = 8, seed = 1 } = {}): Promise<Workload> {
+/** Clients are spread over `users` (client n acts for users[n % users.length]), each on its own tasks. */
+export async function startWorkload(stores: TaskStore[], { users, clients = 8, seed = 1 }: { users: string[]; clients?: number; seed?: number }): Promise<Workload> {
   const rnd = seededRandom(seed);
   const ids: number[] = [];
+  const idsOf = new Map<string, number[]>(users.map((u) => [u, []]));
   const acked = new Map<number, number>();
   const deleted = new Set<number>();
   const failures: string[] = [];
-  for (let i = 0; i < 12; i++) {
-    const t = await (stores[0] as TaskStore).create({ title: `workload seed ${i}` });
-    ids.push(t.id);
-    acked.set(t.id, t.version);
+  for (const userId of users) {
+    for (let i = 0; i < 12; i++) {
+      const t = await (stores[0] as TaskStore).forUser(userId).create({ title: `workload seed ${i}` });
+      ids.push(t.id);
+      idsOf.get(userId)?.push(t.id);
+      acked.set(t.id, t.version);
+    }
   }
   let running = true;
   let count = 0;
   const ack = (id: number, version: number) => acked.set(id, Math.max(acked.get(id) ?? 0, version));
 
   async function client(n: number) {
-    const store = stores[n % stores.length] as TaskStore;
+    const userId = users[n % users.length] as string;
+    const store = (stores[n % stores.length] as TaskStore).forUser(userId);
+    const mine = idsOf.get(userId) as number[];
     while (running) {
-      const id = ids[ids.length - 1 - rnd.int(Math.min(16, ids.length))] as number;
+      const id = mine[mine.length - 1 - rnd.int(Math.min(16, mine.length))] as number;
       const roll = rnd.next();
       try {
         if (roll < 0.45) await store.get(id).catch(expectNotFound);
@@ -45,8 +52,9 @@ export async function startWorkload(stores: TaskStore[], { clients = 8, seed = 1
         else if (roll < 0.93) {
           const t = await store.create({ title: `workload ${n}` });
           ids.push(t.id);
+          mine.push(t.id);
           ack(t.id, t.version);
-        } else if (ids.length > 8) {
+        } else if (mine.length > 8) {
           await store.remove({ id });
           deleted.add(id);
         }
@@ -80,7 +88,7 @@ function expectNotFound(err: unknown) {
 
 /** Acknowledged writes that Postgres does not reflect (should be none). */
 export async function lostWrites(store: TaskStore, w: Workload): Promise<string[]> {
-  const rows = new Map((await queries.listTasks(store.database.db, { limit: 100_000 })).map((t) => [t.id, t]));
+  const rows = new Map((await queries.getOwnedTasksByIds(store.database.db, { ids: [...w.acked.keys()] })).map((r) => [r.task.id, r.task]));
   const lost: string[] = [];
   for (const [id, version] of w.acked) {
     const row = rows.get(id);

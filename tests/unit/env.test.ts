@@ -35,8 +35,26 @@ describe("environment configuration", () => {
     ["CACHE_PREFIX", "has space"],
     ["CACHE_PREFIX", "{tag}"],
     ["DATABASE_PREPARE", "yes"],
+    ["BETTER_AUTH_SECRET", "too-short"],
+    ["BETTER_AUTH_URL", "ftp://tasks.example.com"],
+    ["METRICS_TOKEN", "short"],
+    ["RATE_LIMIT_WRITES_PER_USER", "lots"],
+    ["RATE_LIMIT_SIGN_UPS_PER_IP", "10/2d"],
+    ["RATE_LIMIT_DISABLED", "yes"],
   ])("a bad %s (%s) stops start-up with a message naming the variable", (name, value) => {
     expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(`^Invalid environment configuration:\\n  ${name}: `));
+  });
+
+  test("abuse limits default to sane values, are configurable, and are on unless disabled", () => {
+    const env = parseEnv({});
+    expect(env.RATE_LIMIT_SIGN_IN_FAILURES_PER_IP).toEqual({ limit: 10, windowSeconds: 600 });
+    expect(env.RATE_LIMIT_WRITES_PER_USER).toEqual({ limit: 600, windowSeconds: 60 });
+    expect(env.RATE_LIMIT_DISABLED).toBe(false);
+    expect(parseEnv({ RATE_LIMIT_SIGN_UPS_PER_IP: "3/30s", RATE_LIMIT_DISABLED: "1" })).toMatchObject({
+      RATE_LIMIT_SIGN_UPS_PER_IP: { limit: 3, windowSeconds: 30 },
+      RATE_LIMIT_DISABLED: true,
+    });
+    expect(parseEnv({ ADMIN_EMAILS: " Ops@Example.test , ,b@example.test" }).ADMIN_EMAILS).toEqual(["ops@example.test", "b@example.test"]);
   });
 
   test("CACHE_DRIVER=redis without REDIS_URL is refused, naming both", () => {

@@ -1,9 +1,8 @@
-import { prometheusMetrics } from "@/lib/http/opsHandlers";
-import { getTaskStore } from "@/lib/taskStore";
+import { defaultOpsContext, prometheusMetrics } from "@/lib/http/opsHandlers";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
-export async function GET() {
-  return prometheusMetrics(getTaskStore);
+export async function GET(req: Request) {
+  return prometheusMetrics(await defaultOpsContext(), req);
 }

@@ -1,10 +1,7 @@
 import { withRequestLog } from "@/lib/http/route";
-import { auditCache } from "@/lib/http/opsHandlers";
-import { getTaskStore } from "@/lib/taskStore";
+import { auditCache, defaultOpsContext } from "@/lib/http/opsHandlers";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
-export const GET = withRequestLog("/api/cache/audit", async () => {
-  return auditCache(getTaskStore);
-});
+export const GET = withRequestLog("/api/cache/audit", async (req: Request) => auditCache(await defaultOpsContext(), req));

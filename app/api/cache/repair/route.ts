@@ -1,16 +1,10 @@
 import { withRequestLog } from "@/lib/http/route";
-import { env } from "@/lib/env";
-import { repairCache } from "@/lib/http/opsHandlers";
-import { getTaskStore } from "@/lib/taskStore";
+import { defaultOpsContext, repairCache } from "@/lib/http/opsHandlers";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
-// Vercel Cron calls GET; other schedulers may POST. Both run one repair pass.
-export const GET = withRequestLog("/api/cache/repair", async (req: Request) => {
-  return repairCache(getTaskStore, req, env.CRON_SECRET);
-});
+// Admins POST; schedulers that can only GET (Vercel Cron) send the CRON_SECRET as a bearer token.
+export const GET = withRequestLog("/api/cache/repair", async (req: Request) => repairCache(await defaultOpsContext(), req));
 
-export const POST = withRequestLog("/api/cache/repair", async (req: Request) => {
-  return repairCache(getTaskStore, req, env.CRON_SECRET);
-});
+export const POST = withRequestLog("/api/cache/repair", async (req: Request) => repairCache(await defaultOpsContext(), req));

@@ -1,10 +1,7 @@
 import { withRequestLog } from "@/lib/http/route";
-import { cacheState } from "@/lib/http/opsHandlers";
-import { getTaskStore } from "@/lib/taskStore";
+import { cacheState, defaultOpsContext } from "@/lib/http/opsHandlers";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
-export const GET = withRequestLog("/api/cache/state", async (req: Request) => {
-  return cacheState(getTaskStore, req);
-});
+export const GET = withRequestLog("/api/cache/state", async (req: Request) => cacheState(await defaultOpsContext(), req));

@@ -1,6 +1,6 @@
+import { tasksFor } from "@/lib/auth";
 import { withRequestLog } from "@/lib/http/route";
 import { deleteTask, getTask, updateTask } from "@/lib/http/taskHandlers";
-import { getTaskStore } from "@/lib/taskStore";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
@@ -9,15 +9,15 @@ type Context = { params: Promise<{ id: string }> };
 
 export const GET = withRequestLog("/api/tasks/[id]", async (req: Request, { params }: Context) => {
   const { id } = await params;
-  return getTask(getTaskStore, req, id);
+  return getTask(tasksFor, req, id);
 });
 
 export const PATCH = withRequestLog("/api/tasks/[id]", async (req: Request, { params }: Context) => {
   const { id } = await params;
-  return updateTask(getTaskStore, req, id);
+  return updateTask(tasksFor, req, id);
 });
 
 export const DELETE = withRequestLog("/api/tasks/[id]", async (req: Request, { params }: Context) => {
   const { id } = await params;
-  return deleteTask(getTaskStore, req, id);
+  return deleteTask(tasksFor, req, id);
 });

@@ -1,0 +1,234 @@
+import { apiKey } from "@better-auth/api-key";
+import { betterAuth } from "better-auth";
+import { drizzleAdapter } from "better-auth/adapters/drizzle";
+import { nextCookies } from "better-auth/next-js";
+import { account, apikey, session, user, verification } from "../db/schema";
+import { isDatabaseUnavailable } from "../db/errors";
+import { env } from "../env";
+import { log } from "../log";
+import type { TaskStore } from "../store/taskStore";
+import { isTaskError, TaskError } from "../tasks/errors";
+import { clientAddress, rateLimited, RateLimiter } from "../rateLimit";
+import { getTaskStore } from "../taskStore";
+import { API_KEY_PREFIX, verifyApiKey } from "./apiKeys";
+import { resolveAuthSecret } from "./secret";
+import { createAuthStorage } from "./storage";
+
+export const PASSWORD_MIN = 8;
+export const PASSWORD_MAX = 128;
+
+/**
+ * better-auth over the store's database and cache: email + password accounts, cookie sessions kept
+ * in Postgres and cached (./storage.ts), API keys made by its api-key plugin (checked by
+ * ./apiKeys.ts). Its own rate limiter is off: ours (lib/rateLimit) covers sign-in, sign-up and
+ * writes with the limits and error shape the API documents.
+ */
+export function createAuth(store: TaskStore, options: { secret: string; baseURL?: string }) {
+  return betterAuth({
+    appName: "writethrough-tasks",
+    secret: options.secret,
+    baseURL: options.baseURL,
+    // Without a configured URL, the app's own origin is the host the request was sent to (what
+    // the browser's Origin header names), not the host Next.js reports (`localhost`).
+    trustedOrigins: options.baseURL ? [] : async (request) => (request ? [requestOrigin(request)] : []),
+    database: drizzleAdapter(store.database.db, { provider: "pg", schema: { user, session, account, verification, apikey } }),
+    secondaryStorage: createAuthStorage(store),
+    session: {
+      // Postgres stays the source of truth for sessions; the cache holds copies.
+      storeSessionInDatabase: true,
+      // No session data in a signed cookie: a sign-out must take effect at once, on every instance.
+      cookieCache: { enabled: false },
+    },
+    verification: { storeInDatabase: true },
+    emailAndPassword: { enabled: true, minPasswordLength: PASSWORD_MIN, maxPasswordLength: PASSWORD_MAX, autoSignIn: true },
+    rateLimit: { enabled: false },
+    telemetry: { enabled: false },
+    advanced: {
+      // Secure (and __Secure- prefixed) exactly when the app's public URL is https. Left to
+      // better-auth, it would mark them Secure in every production build, and a browser on plain
+      // http (a LAN, `docker compose up` on a laptop) would never send them back.
+      useSecureCookies: options.baseURL?.startsWith("https:") ?? false,
+    },
+    logger: {
+      // better-auth's own messages go to our log, at debug for its routine ones ("Invalid password").
+      log: (level, message) => (level === "error" ? log.error(`auth: ${message}`) : log.debug(`auth: ${message}`)),
+    },
+    plugins: [
+      apiKey({
+        defaultPrefix: API_KEY_PREFIX,
+        rateLimit: { enabled: false },
+        enableMetadata: false,
+        maximumNameLength: 64,
+        storage: "database",
+      }),
+      // Last: lets server actions set the cookies better-auth returns.
+      nextCookies(),
+    ],
+  });
+}
+
+export type Auth = ReturnType<typeof createAuth>;
+
+const holder = globalThis as unknown as { __auth?: Promise<Auth> };
+
+/** The process-wide auth, over the process-wide store; a failed open is retried next call. */
+export function getAuth(): Promise<Auth> {
+  holder.__auth ??= getTaskStore()
+    .then((store) => createAuth(store, { secret: resolveAuthSecret(), baseURL: env.BETTER_AUTH_URL }))
+    .catch((err: unknown) => {
+      holder.__auth = undefined;
+      throw err;
+    });
+  return holder.__auth;
+}
+
+/** The process-wide rate limiter, counting in the process-wide store's cache. */
+export async function getRateLimiter(): Promise<RateLimiter> {
+  const holder2 = globalThis as unknown as { __rateLimiter?: RateLimiter };
+  if (holder2.__rateLimiter) return holder2.__rateLimiter;
+  const store = await getTaskStore();
+  return (holder2.__rateLimiter ??= rateLimiterFor(store));
+}
+
+export function rateLimiterFor(store: TaskStore, disabled = env.RATE_LIMIT_DISABLED): RateLimiter {
+  return new RateLimiter({
+    cache: store.cache,
+    disabled,
+    limits: {
+      signInFailuresPerIp: env.RATE_LIMIT_SIGN_IN_FAILURES_PER_IP,
+      signInFailuresPerEmail: env.RATE_LIMIT_SIGN_IN_FAILURES_PER_EMAIL,
+      signUpsPerIp: env.RATE_LIMIT_SIGN_UPS_PER_IP,
+      writesPerUser: env.RATE_LIMIT_WRITES_PER_USER,
+    },
+  });
+}
+
+const TOO_MANY_WRITES = "Too many changes in a short time. Wait a moment and try again.";
+
+/** Counts a write by `principal` against the per-user limit (429 past it); reads are not limited. */
+export async function limitWrites(req: Request, principal: Principal, limiter: RateLimiter): Promise<void> {
+  if (SAFE_METHODS.has(req.method)) return;
+  await limiter.enforce("writesPerUser", principal.userId, TOO_MANY_WRITES);
+}
+
+/**
+ * better-auth's sign-in and sign-up behind our limits: failed sign-ins per address and per email
+ * (counted after a 401; once over, even the right password waits), sign-ups per address.
+ */
+export async function limitedAuthHandler(req: Request, auth: Auth, limiter: RateLimiter): Promise<Response> {
+  const path = new URL(req.url).pathname;
+  const ip = clientAddress(req);
+  if (req.method === "POST" && path.endsWith("/sign-up/email")) {
+    await limiter.enforce("signUpsPerIp", ip, "Too many accounts made from this address. Try again later.");
+    return auth.handler(req);
+  }
+  if (req.method !== "POST" || !path.endsWith("/sign-in/email")) return auth.handler(req);
+  const body: unknown = await req
+    .clone()
+    .json()
+    .catch(() => null);
+  const email = typeof body === "object" && body !== null && typeof (body as { email?: unknown }).email === "string" ? (body as { email: string }).email.trim().toLowerCase() : "";
+  for (const [rule, subject] of [
+    ["signInFailuresPerIp", ip],
+    ["signInFailuresPerEmail", email],
+  ] as const) {
+    if (!subject) continue;
+    const verdict = await limiter.check(rule, subject);
+    if (!verdict.allowed) throw rateLimited("Too many failed sign-ins. Wait a few minutes and try again.", verdict.retryAfterSeconds);
+  }
+  const res = await auth.handler(req);
+  if (res.status === 401) await Promise.all([limiter.hit("signInFailuresPerIp", ip), email ? limiter.hit("signInFailuresPerEmail", email) : undefined]);
+  return res;
+}
+
+/** Who a request comes from: a signed-in person (session cookie) or a program (API key). */
+export type Principal = { userId: string; via: "session" | "apiKey"; email?: string };
+
+const UNAUTHORIZED = "Sign in, or send an API key as 'Authorization: Bearer <key>'.";
+
+function bearerOf(req: Request): string | null {
+  const header = req.headers.get("authorization");
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? (match[1] as string) : "";
+}
+
+/**
+ * The principal of `req`, or null when it carries no valid credential. A bearer key, when sent,
+ * decides alone (a bad key is never rescued by a cookie). Throws 503 when the credential can't be
+ * checked (Postgres and the cache both unreachable).
+ */
+export type AuthDeps = { store?: TaskStore; auth?: () => Promise<Auth> };
+
+export async function authenticate(req: Request, deps: AuthDeps = {}): Promise<Principal | null> {
+  try {
+    const bearer = bearerOf(req);
+    if (bearer !== null) {
+      const store = deps.store ?? (await getTaskStore());
+      const key = bearer === "" ? null : await verifyApiKey(store, bearer);
+      return key ? { userId: key.userId, via: "apiKey" } : null;
+    }
+    if (!(req.headers.get("cookie") ?? "").includes("session_token")) return null;
+    const auth = await (deps.auth ?? getAuth)();
+    const found = await auth.api.getSession({ headers: req.headers });
+    return found ? { userId: found.user.id, via: "session", email: found.user.email } : null;
+  } catch (err) {
+    if (isTaskError(err)) throw err;
+    if (!isDatabaseUnavailable(err)) log.error("could not check credentials", { err });
+    throw new TaskError("service_unavailable", "Sign-in could not be checked. Try again shortly.", { cause: err });
+  }
+}
+
+/** The principal of `req`, or a 401. */
+export async function requirePrincipal(req: Request, deps: AuthDeps = {}): Promise<Principal> {
+  const principal = await authenticate(req, deps);
+  if (!principal) throw new TaskError("unauthorized", UNAUTHORIZED);
+  return principal;
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * Browser protection for cookie-authenticated writes: an Origin other than the app's own gets 403.
+ * Programs with a bearer key send no cookie and no Origin and are unaffected.
+ */
+export function checkOrigin(req: Request, principal: Principal): void {
+  if (principal.via !== "session" || SAFE_METHODS.has(req.method)) return;
+  const origin = req.headers.get("origin");
+  if (origin === null) return;
+  if (!isOwnOrigin(req, origin)) throw new TaskError("forbidden", "Cross-origin requests with a session cookie are refused.");
+}
+
+/** The origin the request was addressed to: its Host (or the proxy's X-Forwarded-Host/-Proto). */
+export function requestOrigin(req: Request): string {
+  const url = new URL(req.url);
+  const host = req.headers.get("x-forwarded-host") ?? req.headers.get("host") ?? url.host;
+  const proto = req.headers.get("x-forwarded-proto") ?? url.protocol.replace(":", "");
+  return `${proto}://${host}`;
+}
+
+/** Whether `origin` is the app's: BETTER_AUTH_URL's origin when set, else the host the request was sent to. */
+export function isOwnOrigin(req: Request, origin: string): boolean {
+  if (env.BETTER_AUTH_URL) return origin === new URL(env.BETTER_AUTH_URL).origin;
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return false;
+  }
+  return host === (req.headers.get("x-forwarded-host") ?? req.headers.get("host") ?? new URL(req.url).host);
+}
+
+/** The authenticated caller's own task store: what every /api/tasks handler works on. */
+export function tasksForWith(deps: { store: () => Promise<TaskStore>; auth: () => Promise<Auth>; limiter: () => Promise<RateLimiter> }) {
+  return async (req: Request) => {
+    const store = await deps.store();
+    const principal = await requirePrincipal(req, { store, auth: deps.auth });
+    checkOrigin(req, principal);
+    await limitWrites(req, principal, await deps.limiter());
+    return store.forUser(principal.userId);
+  };
+}
+
+/** `tasksForWith` the process-wide store, auth and limiter: what the route files pass to the handlers. */
+export const tasksFor = tasksForWith({ store: getTaskStore, auth: getAuth, limiter: getRateLimiter });

@@ -1,0 +1,221 @@
+import type { Cache, CacheDriverName } from "../cache";
+import type { PutResult } from "../cache/types";
+import { CacheEventLog } from "../cacheEvents";
+import type { Database } from "../db/client";
+import { toTaskError } from "../db/errors";
+import { log } from "../log";
+import { SingleFlight } from "../singleFlight";
+import { RepairLedger } from "./repairs";
+import { UserTaskStore } from "./userTasks";
+import { auditAll, auditUser, inspectTasks, type CacheAuditReport, type TaskCacheView } from "./views";
+
+/**
+ * Points where tests can pause the store to force an interleaving (tests/consistency). Production
+ * code never sets them; each is awaited only when present.
+ */
+export type StoreTestHooks = {
+  /** After a miss read Postgres, before the fill is written to the cache. */
+  beforeFill?: (taskIds: number[]) => Promise<void>;
+  /** After a write committed in Postgres, before its cache write. */
+  beforeWriteThrough?: (taskId: number) => Promise<void>;
+  /** After a list-index build read the ids from Postgres, before it is published. */
+  beforeIndexPublish?: () => Promise<void>;
+};
+
+export type HealthReport = {
+  /** ok; degraded: the cache is down or its breaker open (the app still works); down: Postgres is unreachable. */
+  status: "ok" | "degraded" | "down";
+  db: { ok: boolean; latencyMs: number | null };
+  cache: { driver: CacheDriverName | "none"; ok: boolean; latencyMs: number | null; breaker: string | null };
+};
+
+export type TaskStoreDeps = {
+  database: Database;
+  cache: Cache | null;
+  hooks?: StoreTestHooks;
+  now?: () => number;
+  /** Run a repair pass this often (ms); 0 or absent: only when a read finds repairs owed. */
+  repairIntervalMs?: number;
+};
+
+/** Epochs remembered per user; past this many users the oldest are forgotten (and re-read when needed). */
+const KNOWN_EPOCHS_MAX = 10_000;
+
+/**
+ * What every user's store shares in one process: the database, the cache connection, single
+ * flights, the epochs last seen, the repair ledger, counters and the cache event log. Requests use
+ * `forUser(userId)`, which returns the write-through protocol scoped to that user
+ * (./userTasks.ts); everything per user (keys, epoch, flights, repairs, the "cache usable" gate)
+ * hangs off that scope, so one user's fault never sends another user's reads to Postgres.
+ */
+export class TaskStore {
+  readonly database: Database;
+  readonly cache: Cache | null;
+  readonly hooks: StoreTestHooks;
+  readonly now: () => number;
+  readonly flights = new SingleFlight();
+  readonly ledger: RepairLedger;
+  /** Counters for tests and metrics: Postgres statements the protocol issued, compare-and-set refusals, repairs done. */
+  readonly stats = { dbQueries: 0, casRefusals: 0, repairs: 0 };
+  /** The last cache events and counters per kind, for the cache lab page and metrics. */
+  readonly events = new CacheEventLog();
+  private readonly knownEpochs = new Map<string, string>();
+  private repairTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(deps: TaskStoreDeps) {
+    this.database = deps.database;
+    this.cache = deps.cache;
+    this.hooks = deps.hooks ?? {};
+    this.now = deps.now ?? Date.now;
+    this.ledger = new RepairLedger(this);
+    this.cache?.breaker.onTransition((from, to) => {
+      if (to === "open") this.ledger.noteOutage();
+      this.events.record("breaker", { detail: `${from} → ${to}` });
+    });
+    if (this.cache && deps.repairIntervalMs) {
+      this.repairTimer = setInterval(() => void this.repairNow().catch(() => undefined), deps.repairIntervalMs);
+      this.repairTimer.unref();
+    }
+  }
+
+  /** The write-through store of one user's tasks. */
+  forUser(userId: string): UserTaskStore {
+    return new UserTaskStore(this, userId);
+  }
+
+  /** Repairs this instance owes, all users together. */
+  get pendingRepairCount(): number {
+    return this.ledger.count;
+  }
+
+  get cacheDriverName(): CacheDriverName | "none" {
+    return this.cache?.driver.name ?? "none";
+  }
+
+  /** One repair pass over every user's owed repairs (timer, repair route). */
+  repairNow(): Promise<{ repaired: number; remaining: number }> {
+    return this.ledger.pass();
+  }
+
+  /**
+   * The cache for `userId`'s reads, once it can be trusted for them: after an outage, once a full
+   * repair pass has read what other instances recorded meanwhile; and once every repair owed for
+   * that user is done. Null means "use Postgres".
+   */
+  async usableCacheFor(userId: string): Promise<Cache | null> {
+    const cache = this.cache;
+    if (!cache || !(await this.settledAfterOutage(cache))) return null;
+    if (!this.ledger.owes(userId)) return cache;
+    await this.ledger.pass(userId).catch(() => undefined);
+    return this.ledger.owes(userId) ? null : cache;
+  }
+
+  /** Whether cached auth values (sessions, API keys) may be trusted: as above, with the owed revocations. */
+  async authCacheTrusted(): Promise<boolean> {
+    const cache = this.cache;
+    if (!cache || !(await this.settledAfterOutage(cache))) return false;
+    if (!this.ledger.owesAuth()) return true;
+    await this.ledger.pass().catch(() => undefined);
+    return !this.ledger.owesAuth();
+  }
+
+  private async settledAfterOutage(cache: Cache): Promise<boolean> {
+    if (!this.ledger.afterOutage) return true;
+    // While the breaker is open the cache is unusable anyway; don't spend a Postgres read on it.
+    if (cache.breakerState === "open") return false;
+    await this.repairNow().catch(() => undefined);
+    return !this.ledger.afterOutage;
+  }
+
+  /**
+   * The user's cache epoch, read before any Postgres work whose result will be written to the
+   * cache, so a flush or restart in between makes that write refuse itself. Null when the cache is
+   * down.
+   */
+  async captureEpoch(userId: string): Promise<string | null> {
+    const cache = this.cache;
+    if (!cache) return null;
+    const known = this.knownEpochs.get(userId);
+    if (known) return known;
+    try {
+      const slot = cache.driver.forUser(userId);
+      const epoch = await this.flights.do(`${userId}/epoch`, () => cache.run("epoch", () => slot.epoch(), `{u:${userId}}`));
+      if (this.knownEpochs.size >= KNOWN_EPOCHS_MAX) this.knownEpochs.delete(this.knownEpochs.keys().next().value as string);
+      this.knownEpochs.set(userId, epoch);
+      return epoch;
+    } catch {
+      return null;
+    }
+  }
+
+  noteResults(userId: string, results: PutResult[]) {
+    for (const r of results) {
+      if (r === "stale-epoch") this.knownEpochs.delete(userId);
+      if (r === "refused") this.stats.casRefusals++;
+    }
+  }
+
+  /** One user's tasks, Postgres and the cache side by side (the cache lab). */
+  inspect(userId: string, ids: number[]): Promise<TaskCacheView[]> {
+    return inspectTasks(this, userId, ids);
+  }
+
+  /** The cache compared with Postgres: one user's tasks, or (no user) every user's, in bounded batches. */
+  audit(userId?: string, options?: { batchSize?: number; pauseMs?: number }): Promise<CacheAuditReport> {
+    return userId === undefined ? auditAll(this, options) : auditUser(this, userId);
+  }
+
+  /** Round trips to Postgres and to the cache, each bounded by `timeoutMs`: for /api/health. */
+  async health(timeoutMs: number): Promise<HealthReport> {
+    const timed = async (fn: () => Promise<void>) => {
+      const started = performance.now();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        await Promise.race([fn(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("timeout")), timeoutMs)))]);
+        return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
+      } catch {
+        return { ok: false, latencyMs: null };
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const cache = this.cache;
+    const [db, cacheCheck] = await Promise.all([
+      timed(() => this.database.ping()),
+      cache ? timed(() => cache.driver.ping()) : Promise.resolve({ ok: true, latencyMs: null }),
+    ]);
+    return {
+      status: !db.ok ? "down" : cacheCheck.ok && cache?.breakerState !== "open" ? "ok" : "degraded",
+      db,
+      cache: { driver: this.cacheDriverName, ...cacheCheck, breaker: cache?.breakerState ?? null },
+    };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.repairTimer);
+    await Promise.allSettled([this.cache?.close(), this.database.close()]);
+  }
+
+  /** Runs a query, turning driver errors into TaskErrors without leaking their text. */
+  async db<T>(fn: () => Promise<T>, { count = true }: { count?: boolean } = {}): Promise<T> {
+    if (count) this.stats.dbQueries++;
+    const started = performance.now();
+    try {
+      const result = await fn();
+      queryObserver?.((performance.now() - started) / 1000, "ok");
+      return result;
+    } catch (err) {
+      queryObserver?.((performance.now() - started) / 1000, "error");
+      const taskError = toTaskError(err);
+      if (taskError.code === "service_unavailable") log.warn("database unavailable", { err });
+      else if (taskError.code === "internal_error") log.error("database query failed", { err });
+      throw taskError;
+    }
+  }
+}
+
+let queryObserver: ((seconds: number, outcome: "ok" | "error") => void) | undefined;
+/** Told the duration of every Postgres statement the store runs (lib/metrics uses it). */
+export function observeQueries(observer: typeof queryObserver) {
+  queryObserver = observer;
+}

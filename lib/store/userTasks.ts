@@ -1,0 +1,310 @@
+import { MAX_CACHE_WRITE_AGE_MS, type Cache, type CacheOperation } from "../cache";
+import type { PutResult, UserTaskCache } from "../cache/types";
+import { isTaskError, TaskError } from "../tasks/errors";
+import * as queries from "../tasks/queries";
+import type { CreateTaskInput, Task, TaskPatch } from "../tasks/schema";
+import type { TaskStore } from "./taskStore";
+
+/** How a read was served: from the cache, filled from Postgres into the cache, or Postgres alone. */
+export type CacheOutcome = "HIT" | "MISS" | "BYPASS";
+
+export type TaskPage = { tasks: Task[]; nextCursor: string | null; cache: CacheOutcome };
+
+const INDEX_LEASE_MS = 30_000;
+const INDEX_BUILD_CHUNK = 2_000;
+/** Rows filled along with a cold index build: the first page of any sensible size. */
+const INDEX_PREFILL = 200;
+/** How long an instance waits for another instance's index build before reading Postgres. */
+const INDEX_WAIT_MS = 1_000;
+const INDEX_POLL_MS = 25;
+
+type FillResult = PutResult | "skipped" | "failed";
+
+/**
+ * THE write-through protocol, for one user's tasks. Route handlers and server actions get one of
+ * these from `store.forUser(userId)` and call only this. Postgres is written first; the cache
+ * write follows in the same request and is a compare-and-set on the version, so it can never move
+ * an entry backwards. Reads go through the cache and fall back to Postgres. Every query is scoped
+ * to the owner and every cache key carries the owner's hash tag, so another user's task id is
+ * simply missing here. See docs/decisions/002-cache-consistency-protocol.md and 006.
+ *
+ * Read top to bottom: reads, writes, then the fills, the index build and the write-through they use.
+ */
+export class UserTaskStore {
+  private readonly slot: UserTaskCache | null;
+
+  constructor(
+    /** What every user's store shares (database, cache, ledger): see ./taskStore.ts. */
+    readonly store: TaskStore,
+    readonly userId: string,
+  ) {
+    this.slot = store.cache ? store.cache.driver.forUser(userId) : null;
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  async get(id: number): Promise<{ task: Task; cache: CacheOutcome }> {
+    try {
+      const result = await this.readOne(id);
+      this.record(result.cache === "HIT" ? "hit" : result.cache === "MISS" ? "miss" : "bypass");
+      return result;
+    } catch (err) {
+      if (isTaskError(err) && err.code === "not_found") this.record(this.slot ? "hit" : "bypass");
+      throw err;
+    }
+  }
+
+  async list(args: { limit: number; cursor?: number }): Promise<TaskPage> {
+    const page = await this.readPage(args);
+    this.record(page.cache === "HIT" ? "hit" : page.cache === "MISS" ? "miss" : "bypass");
+    return page;
+  }
+
+  private async readOne(id: number): Promise<{ task: Task; cache: CacheOutcome }> {
+    const cache = await this.usableCache();
+    if (cache) {
+      try {
+        const entry = await this.run(cache, "getTask", (s) => s.getTask(id), id);
+        if (entry.state === "hit") return { task: entry.task, cache: "HIT" };
+        if (entry.state === "tombstone") throw notFound(id);
+        const task = await this.store.flights.do(`${this.userId}/task:${id}`, () => this.fillOne(cache, id));
+        if (!task) throw notFound(id);
+        return { task, cache: "MISS" };
+      } catch (err) {
+        if (isTaskError(err)) throw err;
+        // Cache failure: the breaker has counted it; answer from Postgres.
+      }
+    }
+    const task = await this.store.db(() => queries.getTaskById(this.store.database.db, { userId: this.userId, id }));
+    if (!task) throw notFound(id);
+    return { task, cache: "BYPASS" };
+  }
+
+  private async readPage({ limit, cursor }: { limit: number; cursor?: number }): Promise<TaskPage> {
+    const cache = await this.usableCache();
+    let outcome: CacheOutcome = "BYPASS";
+    if (cache) {
+      try {
+        const page = { beforeId: cursor, limit: limit + 1 };
+        let ids = await this.run(cache, "getIndexPage", (s) => s.getIndexPage(page));
+        if (ids) return await this.pageFromIndex(cache, ids, limit, "HIT");
+        // Cold list: build the index (one build per instance; across instances a lease), then
+        // serve from it, so the page reflects every write acknowledged before this read began.
+        await this.store.flights.do(`${this.userId}/index`, () => this.buildIndex(cache));
+        ids = await this.run(cache, "getIndexPage", (s) => s.getIndexPage(page));
+        if (ids) return await this.pageFromIndex(cache, ids, limit, "MISS");
+        outcome = "MISS";
+      } catch (err) {
+        if (isTaskError(err)) throw err;
+      }
+    }
+    // No cache, a failing one, or another instance's build still running: Postgres answers.
+    const rows = await this.store.db(() => queries.listTasks(this.store.database.db, { userId: this.userId, beforeId: cursor, limit: limit + 1 }));
+    return { ...toPage(rows, limit), cache: outcome };
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  async create(input: CreateTaskInput): Promise<Task> {
+    const epoch = await this.captureEpoch();
+    const startedAt = this.store.now();
+    const task = await this.store.db(() =>
+      queries.insertTask(this.store.database.db, { userId: this.userId, title: input.title, done: input.done ?? false }),
+    );
+    await this.writeThrough("putCreated", task.id, task.version, startedAt, true, (s) => s.putCreated(task, epoch ?? ""));
+    return task;
+  }
+
+  async update({ id, patch, expectedVersion }: { id: number; patch: TaskPatch; expectedVersion?: number }): Promise<Task> {
+    const epoch = await this.captureEpoch();
+    const startedAt = this.store.now();
+    const task = await this.store.db(() => queries.updateTask(this.store.database.db, { userId: this.userId, id, patch, expectedVersion }));
+    if (!task) throw await this.missingOrConflict(id);
+    await this.writeThrough("putTask", id, task.version, startedAt, false, (s) => s.putTask(task, epoch ?? ""));
+    return task;
+  }
+
+  async remove({ id, expectedVersion }: { id: number; expectedVersion?: number }): Promise<void> {
+    const epoch = await this.captureEpoch();
+    const startedAt = this.store.now();
+    const deleted = await this.store.db(() => queries.deleteTask(this.store.database.db, { userId: this.userId, id, expectedVersion }));
+    if (!deleted) throw await this.missingOrConflict(id);
+    // The delete is the state after the row's last version, so its tombstone outranks that version:
+    // a late fill or write-through carrying it is refused.
+    const tombstoneVersion = deleted.version + 1;
+    await this.writeThrough("putTombstone", id, tombstoneVersion, startedAt, true, (s) => s.putTombstone(id, tombstoneVersion, epoch ?? ""));
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  /** One cache call on this user's slot, under the timeout and breaker. */
+  private run<T>(cache: Cache, operation: CacheOperation, fn: (slot: UserTaskCache) => Promise<T>, taskId?: number): Promise<T> {
+    const slot = this.slot as UserTaskCache;
+    return cache.run(operation, () => fn(slot), taskId === undefined ? `{u:${this.userId}}` : `{u:${this.userId}}:task:${taskId}`);
+  }
+
+  private record(kind: Parameters<TaskStore["events"]["record"]>[0], fields: { taskId?: number; version?: number; detail?: string } = {}) {
+    this.store.events.record(kind, { ...fields, userId: this.userId });
+  }
+
+  /** The user's cache epoch, read before any Postgres work whose result will be cached. Null when the cache is down. */
+  private captureEpoch(): Promise<string | null> {
+    return this.store.captureEpoch(this.userId);
+  }
+
+  /** The cache, once every repair owed for this user has been carried out; null means "use Postgres only". */
+  private async usableCache(): Promise<Cache | null> {
+    return this.store.usableCacheFor(this.userId);
+  }
+
+  /**
+   * Miss on one task: read Postgres and compare-and-set it in. When the cache refuses because it
+   * already holds something newer, that newer state is the answer; when the cache was flushed
+   * since the epoch was read, read Postgres again rather than answer from before the flush.
+   */
+  private async fillOne(cache: Cache, id: number): Promise<Task | undefined> {
+    const epoch = await this.captureEpoch();
+    const startedAt = this.store.now();
+    const read = () => this.store.db(() => queries.getTaskById(this.store.database.db, { userId: this.userId, id }));
+    const task = await read();
+    // An absent id gets no tombstone: it may simply not exist *yet*, and a tombstone would refuse its create.
+    if (!task) return undefined;
+    const [result] = await this.fill(cache, [task], startedAt, epoch);
+    if (result === "refused") {
+      const now = await this.run(cache, "getTask", (s) => s.getTask(id), id).catch(() => null);
+      if (now?.state === "tombstone") return undefined;
+      if (now?.state === "hit" && now.task.version > task.version) return now.task;
+    } else if (result === "stale-epoch" || result === "skipped") {
+      return read();
+    }
+    return task;
+  }
+
+  private async pageFromIndex(cache: Cache, ids: number[], limit: number, outcome: CacheOutcome): Promise<TaskPage> {
+    const pageIds = ids.slice(0, limit);
+    const nextCursor = ids.length > limit ? String(pageIds[pageIds.length - 1]) : null;
+    const entries = pageIds.length > 0 ? await this.run(cache, "getTasks", (s) => s.getTasks(pageIds)) : [];
+    const found = new Map<number, Task>();
+    const missing: number[] = [];
+    entries.forEach((entry, i) => {
+      const id = pageIds[i] as number;
+      if (entry.state === "hit") found.set(id, entry.task);
+      else if (entry.state === "miss") missing.push(id);
+      // A tombstone means deleted: the id is leaving the index, leave it out of the page.
+    });
+    if (missing.length > 0) {
+      outcome = "MISS";
+      const rows = await this.store.flights.do(`${this.userId}/tasks:${missing.join(",")}`, async () => {
+        const epoch = await this.captureEpoch();
+        const startedAt = this.store.now();
+        const fetched = await this.store.db(() => queries.getTasksByIds(this.store.database.db, { userId: this.userId, ids: missing }));
+        await this.fill(cache, fetched, startedAt, epoch);
+        return fetched;
+      });
+      for (const task of rows) found.set(task.id, task);
+    }
+    const tasks = pageIds.flatMap((id) => found.get(id) ?? []);
+    return { tasks, nextCursor, cache: outcome };
+  }
+
+  /**
+   * Miss-fill: compare-and-set each task. A fill whose Postgres read began too long ago, or with
+   * no epoch (cache down), is skipped; a failed one leaves the entry absent or refusably older.
+   */
+  private async fill(cache: Cache, tasks: Task[], startedAt: number, epoch: string | null): Promise<FillResult[]> {
+    if (tasks.length === 0) return [];
+    await this.store.hooks.beforeFill?.(tasks.map((t) => t.id));
+    if (!epoch || this.store.now() - startedAt > MAX_CACHE_WRITE_AGE_MS) return tasks.map(() => "skipped");
+    try {
+      const results = await Promise.all(tasks.map((task) => this.run(cache, "putTask", (s) => s.putTask(task, epoch), task.id)));
+      this.store.noteResults(this.userId, results);
+      results.forEach((r, i) => {
+        const t = tasks[i] as Task;
+        // "unchanged" is the common case of a fill racing nothing: the entry is already right.
+        if (r !== "unchanged") this.record(r === "written" ? "fill" : r, { taskId: t.id, version: t.version, detail: r === "written" ? "miss-fill" : "miss-fill refused" });
+      });
+      return results;
+    } catch {
+      return tasks.map(() => "failed");
+    }
+  }
+
+  /**
+   * Builds the user's list index when none is complete. Only the lease holder builds; another
+   * instance waits briefly for it. The build's one query returns every id plus the newest rows,
+   * which are filled before the index is published, so the first page after a cold start costs
+   * one query.
+   */
+  private async buildIndex(cache: Cache): Promise<void> {
+    const start = await this.run(cache, "startIndexBuild", (s) => s.startIndexBuild(INDEX_LEASE_MS));
+    if (start.state === "exists") return;
+    if (start.state === "busy") {
+      for (let waited = 0; waited < INDEX_WAIT_MS; waited += INDEX_POLL_MS) {
+        await new Promise((r) => setTimeout(r, INDEX_POLL_MS));
+        if (await this.run(cache, "getIndexPage", (s) => s.getIndexPage({ limit: 0 }))) return;
+      }
+      return;
+    }
+    const epoch = await this.captureEpoch();
+    const startedAt = this.store.now();
+    const snapshot = await this.store.db(() =>
+      queries.listAllTaskIdsWithNewest(this.store.database.db, { userId: this.userId, newest: INDEX_PREFILL }),
+    );
+    await this.store.hooks.beforeIndexPublish?.();
+    for (let i = 0; i < snapshot.ids.length; i += INDEX_BUILD_CHUNK) {
+      const chunk = snapshot.ids.slice(i, i + INDEX_BUILD_CHUNK);
+      if (!(await this.run(cache, "addToIndexBuild", (s) => s.addToIndexBuild(start.token, chunk)))) return;
+    }
+    await this.fill(cache, snapshot.newest, startedAt, epoch);
+    await this.run(cache, "publishIndexBuild", (s) => s.publishIndexBuild(start.token));
+  }
+
+  private async writeThrough(
+    operation: "putCreated" | "putTask" | "putTombstone",
+    id: number,
+    version: number,
+    startedAt: number,
+    changesMembership: boolean,
+    write: (slot: UserTaskCache) => Promise<PutResult>,
+  ): Promise<void> {
+    const cache = this.store.cache;
+    if (!cache) return;
+    try {
+      await this.store.hooks.beforeWriteThrough?.(id);
+      if (this.store.now() - startedAt > MAX_CACHE_WRITE_AGE_MS) throw new Error("write-through too late to be trusted");
+      const result = await this.run(cache, operation, write, id);
+      this.store.noteResults(this.userId, [result]);
+      const landed = result === "written" || result === "unchanged";
+      this.record(landed ? (operation === "putTombstone" ? "tombstone" : "write-through") : result, {
+        taskId: id,
+        version,
+        detail: result === "unchanged" ? `${operation} (already cached by a fill)` : operation,
+      });
+      if (result === "stale-epoch") {
+        // The cache was flushed or restarted since this write began: the list index was updated,
+        // but the entry must be rewritten from Postgres under the new epoch.
+        await this.store.ledger.recordTask(this.userId, id, false, "cache epoch changed");
+      }
+    } catch (err) {
+      // Postgres has committed; the cache may now hold an older version.
+      await this.store.ledger.recordTask(this.userId, id, changesMembership, err);
+    }
+  }
+
+  private async missingOrConflict(id: number): Promise<TaskError> {
+    const current = await this.store.db(() => queries.getTaskById(this.store.database.db, { userId: this.userId, id }));
+    if (!current) return notFound(id);
+    return new TaskError("precondition_failed", `Task ${id} has changed (now at version ${current.version}).`);
+  }
+}
+
+/** The same error, word for word, for a missing id and for another user's id. */
+export function notFound(id: number): TaskError {
+  return new TaskError("not_found", `Task ${id} does not exist.`);
+}
+
+function toPage(rows: Task[], limit: number): Omit<TaskPage, "cache"> {
+  const tasks = rows.slice(0, limit);
+  const last = tasks[tasks.length - 1];
+  return { tasks, nextCursor: rows.length > limit && last ? String(last.id) : null };
+}

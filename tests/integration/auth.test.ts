@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { authenticate, rateLimiterFor, tasksForWith, type Auth } from "@/lib/auth";
+import { createKey, deleteKey, listKeys, type KeyContext } from "@/lib/http/keyHandlers";
+import { createTask, getTask, listTasks } from "@/lib/http/taskHandlers";
+import type { TaskStore } from "@/lib/taskStore";
+import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
+import { apiRequest, newCredentials, signIn, signOut, signUp, testAuth } from "../support/auth";
+
+// Accounts, sessions and API keys through better-auth's real routes and our handlers, on every
+// stack. Two store instances (each with its own auth) share the database and the cache, as two app
+// servers would.
+
+describe.each(BACKENDS)("accounts, sessions and API keys on $name", (backend) => {
+  let env: TestEnv;
+  let stores: TaskStore[];
+  let auths: Auth[];
+
+  beforeAll(async () => {
+    env = await createTestEnv(backend);
+    stores = [await env.openStore(), await env.openStore()];
+    auths = stores.map((s) => testAuth(s));
+  });
+  afterAll(async () => {
+    await env.cleanup();
+  });
+
+  const who = (i: number, req: Request) => authenticate(req, { store: stores[i]!, auth: async () => auths[i]! });
+  // Limits are off here: tests/integration/rateLimit.test.ts covers them.
+  const limiter = async () => rateLimiterFor(stores[0]!, true);
+  const tasksOn = (i: number) => tasksForWith({ store: async () => stores[i]!, auth: async () => auths[i]!, limiter });
+  const keysOn = (i: number): KeyContext => ({ store: async () => stores[i]!, auth: async () => auths[i]!, limiter });
+  const statements = () => stores[0]!.database.statements.count;
+
+  test("sign-up answers with an HttpOnly, SameSite=Lax session cookie that authenticates the new account", async () => {
+    const { res, cookie, who: person } = await signUp(auths[0]!);
+    expect(res.status).toBe(200);
+    const line = res.headers.getSetCookie().find((l) => l.includes("session_token="));
+    expect(line).toMatch(/HttpOnly/i);
+    expect(line).toMatch(/SameSite=Lax/i);
+    expect(line).not.toMatch(/Secure/i); // served over http here; over https it is Secure
+    const principal = await who(0, apiRequest("GET", "/api/tasks", { cookie }));
+    expect(principal).toMatchObject({ via: "session", email: person.email });
+  });
+
+  test("a wrong password and an unknown email get the same 401 answer, word for word", async () => {
+    const { who: person } = await signUp(auths[0]!);
+    const wrongPassword = await signIn(auths[0]!, { email: person.email, password: "not-the-password" });
+    const unknownEmail = await signIn(auths[0]!, { email: `nobody-${person.email}`, password: person.password });
+    expect(wrongPassword.res.status).toBe(401);
+    expect(unknownEmail.res.status).toBe(401);
+    expect(await wrongPassword.res.text()).toBe(await unknownEmail.res.text());
+    expect(wrongPassword.cookie).toBe("");
+    expect((await signIn(auths[0]!, person)).res.status).toBe(200);
+  });
+
+  test("passwords must be 8 to 128 characters", async () => {
+    for (const [password, status] of [
+      ["1234567", 400],
+      ["x".repeat(129), 400],
+      ["12345678", 200],
+      ["y".repeat(128), 200],
+    ] as const) {
+      const { res } = await signUp(auths[0]!, { ...newCredentials(), password });
+      expect(res.status, `password of ${password.length}`).toBe(status);
+    }
+  });
+
+  test("an authenticated request costs no Postgres statement while the cache is up (cookie and API key)", async () => {
+    const { cookie } = await signUp(auths[0]!);
+    const made = await createKey(apiRequest("POST", "/api/keys", { cookie }, { name: "counted" }), keysOn(0));
+    const { key } = (await made.json()) as { key: string };
+    const tasks = tasksOn(0);
+    const created = (await (await createTask(tasks, apiRequest("POST", "/api/tasks", { cookie }, { title: "counted" }))).json()) as { id: number };
+    // Warm: the session and the key are cached by their first use.
+    for (const credential of [{ cookie }, { key }]) {
+      expect((await getTask(tasks, apiRequest("GET", `/api/tasks/${created.id}`, credential), String(created.id))).status).toBe(200);
+    }
+    const before = statements();
+    for (let i = 0; i < 5; i++) {
+      for (const credential of [{ cookie }, { key }]) {
+        const res = await getTask(tasks, apiRequest("GET", `/api/tasks/${created.id}`, credential), String(created.id));
+        expect(res.status).toBe(200);
+        expect(res.headers.get("x-cache")).toBe("HIT");
+      }
+    }
+    expect(statements() - before).toBe(0);
+  });
+
+  test("sign-out takes effect at once on the other instance too", async () => {
+    const { cookie } = await signUp(auths[0]!);
+    expect(await who(1, apiRequest("GET", "/api/tasks", { cookie }))).not.toBeNull(); // cached on both
+    expect(await who(0, apiRequest("GET", "/api/tasks", { cookie }))).not.toBeNull();
+    expect((await signOut(auths[0]!, cookie)).status).toBe(200);
+    expect(await who(1, apiRequest("GET", "/api/tasks", { cookie }))).toBeNull();
+    expect(await who(0, apiRequest("GET", "/api/tasks", { cookie }))).toBeNull();
+    const res = await listTasks(tasksOn(1), apiRequest("GET", "/api/tasks", { cookie }));
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ error: { code: "unauthorized" } });
+  });
+
+  test("a session outlives a cache flush: one Postgres read fills it back, then the cache serves it again", async () => {
+    const { cookie } = await signUp(auths[0]!);
+    await stores[0]!.cache!.driver.flush();
+    const before = statements();
+    expect(await who(0, apiRequest("GET", "/api/tasks", { cookie }))).not.toBeNull();
+    expect(statements() - before).toBeGreaterThan(0);
+    const after = statements();
+    expect(await who(1, apiRequest("GET", "/api/tasks", { cookie }))).not.toBeNull();
+    expect(statements() - after).toBe(0);
+  });
+
+  test("API keys: the secret is shown once and stored only hashed; the list has no secrets; a key works as a bearer token", async () => {
+    const { cookie } = await signUp(auths[0]!);
+    const made = await createKey(apiRequest("POST", "/api/keys", { cookie }, { name: "ci" }), keysOn(0));
+    expect(made.status).toBe(201);
+    const body = (await made.json()) as { id: string; name: string; key: string; createdAt: string };
+    expect(body).toMatchObject({ name: "ci", key: expect.stringMatching(/^wtk_[A-Za-z]{40,}$/) });
+    expect(Object.keys(body).sort()).toEqual(["createdAt", "id", "key", "name"]);
+    const rows = await stores[0]!.database.db.query.apikey.findMany();
+    expect(JSON.stringify(rows)).not.toContain(body.key);
+
+    const listed = await listKeys(apiRequest("GET", "/api/keys", { cookie }), keysOn(0));
+    expect(listed.status).toBe(200);
+    const { keys } = (await listed.json()) as { keys: Array<Record<string, unknown>> };
+    expect(keys).toEqual([{ id: body.id, name: "ci", createdAt: body.createdAt }]);
+    expect(JSON.stringify(keys)).not.toContain(body.key);
+
+    const created = await createTask(tasksOn(1), apiRequest("POST", "/api/tasks", { key: body.key }, { title: "from a program" }));
+    expect(created.status).toBe(201);
+    const page = (await (await listTasks(tasksOn(0), apiRequest("GET", "/api/tasks", { cookie }))).json()) as { tasks: Array<{ title: string }> };
+    expect(page.tasks.map((t) => t.title)).toEqual(["from a program"]);
+    const used = (await (await listKeys(apiRequest("GET", "/api/keys", { key: body.key }), keysOn(0))).json()) as { keys: Array<{ lastUsedAt?: string }> };
+    expect(used.keys[0]?.lastUsedAt).toMatch(/^\d{4}-/);
+  });
+
+  test("a revoked key stops working at once, on the instance that revoked it and on the other", async () => {
+    const { cookie } = await signUp(auths[0]!);
+    const { id, key } = (await (await createKey(apiRequest("POST", "/api/keys", { cookie }, { name: "doomed" }), keysOn(0))).json()) as { id: string; key: string };
+    for (const i of [0, 1]) expect(await who(i, apiRequest("GET", "/api/tasks", { key }))).not.toBeNull();
+    const revoked = await deleteKey(apiRequest("DELETE", `/api/keys/${id}`, { cookie }), id, keysOn(1));
+    expect(revoked.status).toBe(204);
+    for (const i of [0, 1]) {
+      expect(await who(i, apiRequest("GET", "/api/tasks", { key }))).toBeNull();
+      expect((await listTasks(tasksOn(i), apiRequest("GET", "/api/tasks", { key }))).status).toBe(401);
+    }
+    expect((await deleteKey(apiRequest("DELETE", `/api/keys/${id}`, { cookie }), id, keysOn(0))).status).toBe(404);
+  });
+
+  test("one user can neither list nor revoke another user's keys", async () => {
+    const alice = await signUp(auths[0]!);
+    const bob = await signUp(auths[0]!);
+    const { id, key } = (await (await createKey(apiRequest("POST", "/api/keys", { cookie: alice.cookie }, { name: "alice's" }), keysOn(0))).json()) as { id: string; key: string };
+    const bobsList = (await (await listKeys(apiRequest("GET", "/api/keys", { cookie: bob.cookie }), keysOn(0))).json()) as { keys: unknown[] };
+    expect(bobsList.keys).toEqual([]);
+    expect((await deleteKey(apiRequest("DELETE", `/api/keys/${id}`, { cookie: bob.cookie }), id, keysOn(0))).status).toBe(404);
+    expect(await who(0, apiRequest("GET", "/api/tasks", { key }))).not.toBeNull();
+  });
+
+  test("no credential, a wrong key or a forged cookie is a 401 on every /api/tasks and /api/keys route", async () => {
+    for (const credential of [{}, { key: "wtk_" + "A".repeat(64) }, { key: "not-even-our-format" }, { cookie: "better-auth.session_token=forged.c2lnbmF0dXJl" }]) {
+      for (const res of [
+        await listTasks(tasksOn(0), apiRequest("GET", "/api/tasks", credential)),
+        await createTask(tasksOn(0), apiRequest("POST", "/api/tasks", credential, { title: "nope" })),
+        await getTask(tasksOn(0), apiRequest("GET", "/api/tasks/1", credential), "1"),
+        await listKeys(apiRequest("GET", "/api/keys", credential), keysOn(0)),
+        await createKey(apiRequest("POST", "/api/keys", credential, { name: "nope" }), keysOn(0)),
+        await deleteKey(apiRequest("DELETE", "/api/keys/abc", credential), "abc", keysOn(0)),
+      ]) {
+        expect(res.status, JSON.stringify(credential)).toBe(401);
+        expect(await res.json()).toEqual({ error: { code: "unauthorized", message: expect.any(String) } });
+      }
+    }
+  });
+
+  test("a cookie-authenticated write from another origin is refused with 403; a bearer key needs no Origin", async () => {
+    const { cookie } = await signUp(auths[0]!);
+    const evil = new Request("http://app.test/api/tasks", {
+      method: "POST",
+      headers: { cookie, origin: "http://evil.example", "content-type": "application/json", host: "app.test" },
+      body: JSON.stringify({ title: "csrf" }),
+    });
+    const refused = await createTask(tasksOn(0), evil);
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ error: { code: "forbidden" } });
+    const same = new Request("http://app.test/api/tasks", {
+      method: "POST",
+      headers: { cookie, origin: "http://app.test", "content-type": "application/json", host: "app.test" },
+      body: JSON.stringify({ title: "same origin" }),
+    });
+    expect((await createTask(tasksOn(0), same)).status).toBe(201);
+    const page = (await (await listTasks(tasksOn(0), apiRequest("GET", "/api/tasks", { cookie }))).json()) as { tasks: Array<{ title: string }> };
+    expect(page.tasks.map((t) => t.title)).toEqual(["same origin"]);
+  });
+
+});
