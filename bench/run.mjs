@@ -63,6 +63,23 @@ function load(server, config) {
   return run(server, config);
 }
 
+/** As `load`, without blocking this process (so it can do something else meanwhile). */
+async function loadAsync(server, config) {
+  await runAsync(server, { ...config, seconds: quick ? 1 : 2 });
+  return runAsync(server, config);
+}
+
+function runAsync(server, config) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, "bench/load.mjs"), JSON.stringify({ url: server.url, seconds: SECONDS, ...config })], { cwd: root });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out.trim().split("\n").pop())) : reject(new Error(`load generator failed: ${err}`))));
+  });
+}
+
 /** As `load`, also counting the server's Postgres statements during the measured run. */
 async function loadCountingStatements(server, config) {
   run(server, { ...config, seconds: quick ? 1 : 2 });
@@ -83,11 +100,24 @@ function run(server, config) {
 }
 
 /**
+ * fetch, tried again once: after a long load run the server may already have closed the idle
+ * keep-alive connection this process reuses ("other side closed").
+ */
+async function fetchRetrying(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch {
+    await sleep(100);
+    return fetch(url, init);
+  }
+}
+
+/**
  * The server's count of Postgres statements sent for requests (the task store's, better-auth's,
  * the API-key checks'), leaving out the repair timer's poll of the repair table.
  */
 async function statementsOf(server) {
-  const text = await (await fetch(`${server.url}/api/metrics`)).text();
+  const text = await (await fetchRetrying(`${server.url}/api/metrics`)).text();
   return Number(/^wt_db_statements_total\{origin="request"\} (\d+)/m.exec(text)?.[1] ?? NaN);
 }
 
@@ -144,11 +174,13 @@ async function main() {
     redis.disconnect();
   });
   const deadRedisPort = await freePort();
+  const cronSecret = randomBytes(24).toString("base64url");
   const common = {
     DATABASE_URL: dbUrl.toString(),
     DATABASE_POOL_MAX: "10",
     CACHE_PREFIX: prefix,
     BETTER_AUTH_SECRET: randomBytes(32).toString("base64url"),
+    CRON_SECRET: cronSecret,
     RATE_LIMIT_DISABLED: "1",
   };
   const cached = await startServer("redis", { ...common, CACHE_DRIVER: "redis", REDIS_URL: redisUrl });
@@ -174,7 +206,7 @@ async function main() {
     return { min, max };
   };
   const warm = async (server, ids) => {
-    for (let id = ids.min; id <= ids.max; id += 1) await fetch(`${server.url}/api/tasks/${id}`, { headers: byKey });
+    for (let id = ids.min; id <= ids.max; id += 1) await fetchRetrying(`${server.url}/api/tasks/${id}`, { headers: byKey });
   };
   const rows = [];
   const results = {};
@@ -222,19 +254,57 @@ async function main() {
   for (const n of LIST_SIZES) {
     console.log(`list of ${n}…`);
     await seed(n);
-    await fetch(`${cached.url}/api/tasks?limit=50`, { headers: byKey }); // cold build of the index
+    await fetchRetrying(`${cached.url}/api/tasks?limit=50`, { headers: byKey }); // cold build of the index
     results.lists[n] = load(cached, { path: "/api/tasks?limit=50", headers: byKey });
     row(`first list page (50) of ${n.toLocaleString("en")} tasks`, `${results.lists[n].requestsPerSecond.toFixed(0)} req/s`, `${(100 * results.lists[n].cache.HIT / Math.max(1, results.lists[n].total)).toFixed(1)} % HIT`);
   }
   const last = LIST_SIZES[LIST_SIZES.length - 1];
   row("list page at 100,000 vs at 100", `${ratio(results.lists[last].requestsPerSecond, results.lists[100].requestsPerSecond)} ×`, "target ≥ 0.8");
 
+  console.log("caching all 100,000 tasks…");
+  const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);
+  let cursor = null;
+  do {
+    const res = await fetchRetrying(`${cached.url}/api/tasks?limit=200${cursor ? `&cursor=${cursor}` : ""}`, { headers: byKey });
+    cursor = (await res.json()).nextCursor;
+  } while (cursor);
+  const usedAfter = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);
+  results.memory = { serverPeakMb: peakMemoryMb(cached.pid), redisGrowthMb: Math.round((usedAfter - usedBefore) / 1048576) };
+  row("server peak memory, 100,000 tasks cached", `${results.memory.serverPeakMb} MB`, `Redis grew by ${results.memory.redisGrowthMb} MB for them`);
+
+  // The whole-store audit walks every cached entry (100,000 here) in bounded batches; requests
+  // running beside it should keep their latency.
+  console.log("whole-store audit under load…");
+  const [span] = await sql`select min(id)::int as min, max(id)::int as max from tasks where user_id = ${userId}`;
+  results.auditBaseline = await loadAsync(cached, { kind: "get", ids: span, headers: byKey });
+  let auditing = true;
+  const auditTimes = [];
+  const auditLoop = (async () => {
+    while (auditing) {
+      const started = Date.now();
+      const res = await fetchRetrying(`${cached.url}/api/cache/audit?scope=all`, { headers: { authorization: `Bearer ${cronSecret}` } });
+      const report = await res.json();
+      if (res.status !== 200) throw new Error(`audit failed: ${res.status} ${JSON.stringify(report)}`);
+      auditTimes.push({ ms: Date.now() - started, checked: report.checked });
+    }
+  })();
+  results.auditUnderLoad = await loadAsync(cached, { kind: "get", ids: span, headers: byKey });
+  auditing = false;
+  await auditLoop;
+  results.audits = auditTimes;
+  const lastAudit = auditTimes[auditTimes.length - 1];
+  row(
+    "GET one task while the whole-store audit runs",
+    `p99 ${results.auditUnderLoad.latency.p99} ms`,
+    `${ratio(results.auditUnderLoad.latency.p99, results.auditBaseline.latency.p99)} × the p99 without it (${results.auditBaseline.latency.p99} ms; target ≤ 2); ${auditTimes.length} audit(s) ran, ${lastAudit ? `${lastAudit.checked.toLocaleString("en")} entries in ${lastAudit.ms} ms` : "none finished"}`,
+  );
+
   // One user's page among many users: the same 100 tasks, alone and then beside 999 other users
   // with 100 tasks each (written around the cache), so any cost that grows with other users shows.
   console.log("one user among 1,000…");
   await sql`delete from tasks`;
   await seed(100);
-  await fetch(`${cached.url}/api/tasks?limit=50`, { headers: byKey });
+  await fetchRetrying(`${cached.url}/api/tasks?limit=50`, { headers: byKey });
   results.listAlone = load(cached, { path: "/api/tasks?limit=50", headers: byKey });
   const crowd = quick ? 99 : 999;
   await sql`insert into users (id, name, email) select 'benchcrowd' || g, 'crowd', 'crowd' || g || '@example.test' from generate_series(1, ${crowd}) g`;
@@ -248,17 +318,6 @@ async function main() {
   );
   await sql`delete from tasks where user_id like 'benchcrowd%'`;
   await sql`delete from users where id like 'benchcrowd%'`;
-
-  console.log("caching all 100,000 tasks…");
-  const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);
-  let cursor = null;
-  do {
-    const res = await fetch(`${cached.url}/api/tasks?limit=200${cursor ? `&cursor=${cursor}` : ""}`, { headers: byKey });
-    cursor = (await res.json()).nextCursor;
-  } while (cursor);
-  const usedAfter = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);
-  results.memory = { serverPeakMb: peakMemoryMb(cached.pid), redisGrowthMb: Math.round((usedAfter - usedBefore) / 1048576) };
-  row("server peak memory, 100,000 tasks cached", `${results.memory.serverPeakMb} MB`, `Redis grew by ${results.memory.redisGrowthMb} MB for them`);
 
   const table = ["| scenario | result | notes |", "|---|---|---|", ...rows.map((r) => `| ${r.scenario} | ${r.figure} | ${r.note} |`)].join("\n");
   console.log(`\n${table}\n`);

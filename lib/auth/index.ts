@@ -8,13 +8,25 @@ import { env } from "../env";
 import { log } from "../log";
 import type { TaskStore } from "../store/taskStore";
 import { isTaskError, TaskError } from "../tasks/errors";
+import { z } from "zod";
+import { parseWith } from "../http/responses";
 import { clientAddress, rateLimited, RateLimiter } from "../rateLimit";
+import { countChars } from "../tasks/schema";
 import { getTaskStore } from "../taskStore";
 import { API_KEY_PREFIX, verifyApiKey } from "./apiKeys";
 import { resolveAuthSecret } from "./secret";
+import { sessionFromCache, sessionTokenOf, SESSION_EXPIRES_IN_SECONDS, SESSION_UPDATE_AGE_SECONDS } from "./fastSession";
 import { createAuthStorage } from "./storage";
 
 export const PASSWORD_MIN = 8;
+export const NAME_MAX = 100;
+
+const accountNameSchema = z
+  .string()
+  .trim()
+  .min(1, { error: "Enter your name." })
+  .refine((n) => countChars(n) <= NAME_MAX, { error: `A name must be at most ${NAME_MAX} characters.` })
+  .refine((n) => !/[\u0000-\u001f\u007f-\u009f]/.test(n), { error: "A name must not contain control characters." });
 export const PASSWORD_MAX = 128;
 
 /**
@@ -34,6 +46,8 @@ export function createAuth(store: TaskStore, options: { secret: string; baseURL?
     database: drizzleAdapter(store.database.db, { provider: "pg", schema: { user, session, account, verification, apikey } }),
     secondaryStorage: createAuthStorage(store),
     session: {
+      expiresIn: SESSION_EXPIRES_IN_SECONDS,
+      updateAge: SESSION_UPDATE_AGE_SECONDS,
       // Postgres stays the source of truth for sessions; the cache holds copies.
       storeSessionInDatabase: true,
       // No session data in a signed cookie: a sign-out must take effect at once, on every instance.
@@ -120,6 +134,13 @@ export async function limitedAuthHandler(req: Request, auth: Auth, limiter: Rate
   const ip = clientAddress(req);
   if (req.method === "POST" && path.endsWith("/sign-up/email")) {
     await limiter.enforce("signUpsPerIp", ip, "Too many accounts made from this address. Try again later.");
+    // better-auth checks the email and the password; the name is ours to check.
+    const body: unknown = await req
+      .clone()
+      .json()
+      .catch(() => null);
+    const name = typeof body === "object" && body !== null ? (body as { name?: unknown }).name : undefined;
+    if (typeof name === "string") parseWith(accountNameSchema, name);
     return auth.handler(req);
   }
   if (req.method !== "POST" || !path.endsWith("/sign-in/email")) return auth.handler(req);
@@ -168,8 +189,13 @@ export async function authenticate(req: Request, deps: AuthDeps = {}): Promise<P
       const key = bearer === "" ? null : await verifyApiKey(store, bearer);
       return key ? { userId: key.userId, via: "apiKey" } : null;
     }
-    if (!(req.headers.get("cookie") ?? "").includes("session_token")) return null;
+    const cookies = req.headers.get("cookie") ?? "";
+    if (!cookies.includes("session_token")) return null;
     const auth = await (deps.auth ?? getAuth)();
+    const store = deps.store ?? (await getTaskStore());
+    const token = sessionTokenOf(cookies, auth.options.secret as string, auth.options.advanced?.useSecureCookies === true);
+    const cached = token ? await sessionFromCache(store, token) : undefined;
+    if (cached) return { userId: cached.userId, via: "session", email: cached.email };
     const found = await auth.api.getSession({ headers: req.headers });
     return found ? { userId: found.user.id, via: "session", email: found.user.email } : null;
   } catch (err) {

@@ -5,10 +5,13 @@ import { createTask, deleteTask, getTask, listTasks, updateTask, type TasksFor }
 import { TaskError, type ErrorBody } from "@/lib/tasks/errors";
 import * as queries from "@/lib/tasks/queries";
 import type { Task } from "@/lib/tasks/schema";
+import { authenticate, rateLimiterFor, tasksForWith, type Auth } from "@/lib/auth";
+import { createKey } from "@/lib/http/keyHandlers";
 import { TaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, makeCache, type CacheDriverName, type TestEnv } from "../support/backends";
 import { byteLength, jsonRequest, rawRequest, streamOf, type HeaderMap, type RawBody } from "../support/http";
 import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueName } from "../support/services";
+import { apiRequest, signUp, testAuth } from "../support/auth";
 
 // The REST contract of /api/tasks, driven through the route handlers with standard Requests, on
 // every backend. Each refused request is checked to have changed nothing, in Postgres and as the
@@ -248,12 +251,32 @@ const GARBAGE_IF_MATCH = ["garbage", "v1", '"1"', '"v0"', '"v-1"', '"v1.0"', '"v
 describe.each(BACKENDS)("REST API on $name", (backend) => {
   let env: TestEnv;
   let store: TaskStore;
-  const getStore: TasksFor = async () => store.forUser(env.userId);
+  let auth: Auth;
+  /** The signed-up person every request here is made by. */
+  let owner: string;
+  /** How they prove it: a bearer API key, or (on the zero-setup stack) a session cookie. */
+  let credential: Record<string, string>;
+  // Every request goes through the real authentication, as the routes do.
+  const getStore: TasksFor = (req) => {
+    for (const [name, value] of Object.entries(credential)) req.headers.set(name, value);
+    return tasksForWith({ store: async () => store, auth: async () => auth, limiter: async () => rateLimiterFor(store, true) })(req);
+  };
   const api = apiFor(getStore);
 
   beforeAll(async () => {
     env = await createTestEnv(backend);
     store = await env.openStore();
+    auth = testAuth(store);
+    const { cookie } = await signUp(auth);
+    if (backend.cacheDriver === "memory") {
+      credential = { cookie };
+    } else {
+      const keys = { store: async () => store, auth: async () => auth, limiter: async () => rateLimiterFor(store, true) };
+      const { key } = (await (await createKey(apiRequest("POST", "/api/keys", { cookie }, { name: "api tests" }), keys)).json()) as { key: string };
+      credential = { authorization: `Bearer ${key}` };
+    }
+    const principal = await authenticate(apiRequest("GET", "/api/tasks", { cookie }), { store, auth: async () => auth });
+    owner = principal!.userId;
   });
   afterAll(async () => {
     await env?.cleanup();
@@ -265,7 +288,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
 
   /** Postgres, read directly: the truth. */
   function dbRows(): Promise<Task[]> {
-    return queries.listTasks(store.database.db, { userId: env.userId, limit: 1_000_000 });
+    return queries.listTasks(store.database.db, { userId: owner, limit: 1_000_000 });
   }
 
   /** What changed-nothing is measured against: Postgres, and the first page as the API serves it. */
@@ -304,7 +327,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
     const prefix = uniqueName("wtt_cold");
     const cold = new TaskStore({ database: { ...store.database, close: async () => {} }, cache: makeCache(backend.cacheDriver, prefix) });
     try {
-      await fn(apiFor(async () => cold.forUser(env.userId)));
+      await fn(apiFor(async () => cold.forUser(owner)));
     } finally {
       await cold.close();
       if (backend.cacheDriver === "redis") await deleteKeysWithPrefix(TEST_REDIS_URL, prefix);
@@ -822,7 +845,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
     test("without limit a page holds 50 tasks, limit=200 holds 200, and the next page follows on", async () => {
       let count = (await dbRows()).length;
       while (count < 201) {
-        await store.forUser(env.userId).create({ title: `bulk ${count}` });
+        await store.forUser(owner).create({ title: `bulk ${count}` });
         count++;
       }
       const rows = await dbRows();
@@ -899,7 +922,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
             timeoutMs: 1000,
           });
           databases.push(database);
-          return new TaskStore({ database, cache }).forUser(env.userId);
+          return new TaskStore({ database, cache }).forUser(owner);
         });
         try {
           for (const [label, send] of everyRoute(client)) {

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { authenticate, rateLimiterFor, tasksForWith, type Auth } from "@/lib/auth";
 import { createKey, deleteKey, listKeys, type KeyContext } from "@/lib/http/keyHandlers";
-import { createTask, getTask, listTasks } from "@/lib/http/taskHandlers";
+import { createTask, deleteTask, getTask, listTasks, updateTask } from "@/lib/http/taskHandlers";
 import type { TaskStore } from "@/lib/taskStore";
+import { sessionTokenOf, SESSION_EXPIRES_IN_SECONDS } from "@/lib/auth/fastSession";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
 import { apiRequest, newCredentials, signIn, signOut, signUp, testAuth } from "../support/auth";
 
@@ -192,4 +193,61 @@ describe.each(BACKENDS)("accounts, sessions and API keys on $name", (backend) =>
     expect(page.tasks.map((t) => t.title)).toEqual(["same origin"]);
   });
 
+
+  test("another user's task id answers exactly like a missing id on every route, with and without If-Match / If-None-Match", async () => {
+    const alice = await signUp(auths[0]!);
+    const bob = await signUp(auths[0]!);
+    const made = await createTask(tasksOn(0), apiRequest("POST", "/api/tasks", { cookie: alice.cookie }, { title: "alice's alone" }));
+    const { id } = (await made.json()) as { id: number };
+    const missing = id + 1_000_000;
+    const sends: Array<[string, (taskId: number) => Promise<Response>]> = [
+      ["GET", (t) => getTask(tasksOn(1), apiRequest("GET", `/api/tasks/${t}`, { cookie: bob.cookie }), String(t))],
+      ["GET If-None-Match", (t) => getTask(tasksOn(1), withHeader(apiRequest("GET", `/api/tasks/${t}`, { cookie: bob.cookie }), "if-none-match", '"v1"'), String(t))],
+      ["PATCH", (t) => updateTask(tasksOn(1), apiRequest("PATCH", `/api/tasks/${t}`, { cookie: bob.cookie }, { done: true }), String(t))],
+      ["PATCH If-Match", (t) => updateTask(tasksOn(1), withHeader(apiRequest("PATCH", `/api/tasks/${t}`, { cookie: bob.cookie }, { done: true }), "if-match", '"v1"'), String(t))],
+      ["DELETE If-Match", (t) => deleteTask(tasksOn(1), withHeader(apiRequest("DELETE", `/api/tasks/${t}`, { cookie: bob.cookie }), "if-match", '"v1"'), String(t))],
+      ["DELETE", (t) => deleteTask(tasksOn(1), apiRequest("DELETE", `/api/tasks/${t}`, { cookie: bob.cookie }), String(t))],
+    ];
+    for (const [label, send] of sends) {
+      const theirs = await send(id);
+      const absent = await send(missing);
+      expect(theirs.status, label).toBe(404);
+      expect(absent.status, label).toBe(404);
+      expect((await theirs.text()).replace(String(id), "ID"), label).toBe((await absent.text()).replace(String(missing), "ID"));
+      expect([...theirs.headers.keys()].sort(), label).toEqual([...absent.headers.keys()].sort());
+    }
+    // Alice's task went through all of that untouched.
+    const mine = await getTask(tasksOn(0), apiRequest("GET", `/api/tasks/${id}`, { cookie: alice.cookie }), String(id));
+    expect(await mine.json()).toMatchObject({ id, title: "alice's alone", done: false, version: 1 });
+  });
+
+  test("the cached-session path reads cookies exactly as better-auth signs them, and refuses a tampered one", async () => {
+    const { res, cookie } = await signUp(auths[0]!);
+    const { token } = (await res.json()) as { token: string };
+    const secret = auths[0]!.options.secret as string;
+    expect(sessionTokenOf(cookie, secret, false)).toBe(token);
+    expect(sessionTokenOf(cookie, "another-secret-another-secret-12345", false)).toBeNull();
+    const [name, value] = cookie.split("=") as [string, string];
+    const tampered = `${name}=${encodeURIComponent(`${token.slice(0, -1)}x.${decodeURIComponent(value).split(".")[1]}`)}`;
+    expect(sessionTokenOf(tampered, secret, false)).toBeNull();
+    expect(await who(0, apiRequest("GET", "/api/tasks", { cookie: tampered }))).toBeNull();
+  });
+
+  test("a session due for its daily refresh is handed to better-auth, which extends it", async () => {
+    const { res, cookie } = await signUp(auths[0]!);
+    const { token } = (await res.json()) as { token: string };
+    const driver = stores[0]!.cache!.driver;
+    const cached = JSON.parse((await driver.getValue(token))!) as { session: { expiresAt: string } };
+    // Five days left of seven: past the one-day update age.
+    const soon = new Date(Date.now() + 5 * 24 * 3600 * 1000).toISOString();
+    await driver.setValue(token, JSON.stringify({ ...cached, session: { ...cached.session, expiresAt: soon } }), 3600);
+    expect(await who(0, apiRequest("GET", "/api/tasks", { cookie }))).not.toBeNull();
+    const refreshed = JSON.parse((await driver.getValue(token))!) as { session: { expiresAt: string } };
+    expect(Date.parse(refreshed.session.expiresAt)).toBeGreaterThan(Date.now() + (SESSION_EXPIRES_IN_SECONDS - 3600) * 1000);
+  });
 });
+
+function withHeader(req: Request, name: string, value: string): Request {
+  req.headers.set(name, value);
+  return req;
+}

@@ -101,6 +101,14 @@ describe.each(BACKENDS)("abuse limits on $name", (backend) => {
     for (let i = 0; i < 10; i++) expect((await listTasks(tasksOn(0), apiRequest("GET", "/api/tasks", { cookie }))).status).toBe(200);
   });
 
+  test("a sign-up with a blank or overlong name is refused with a 400 naming the field", async () => {
+    for (const name of ["   ", "n".repeat(101)]) {
+      const res = await handled(0, from("10.4.4.4", authRequest("/sign-up/email", { ...newCredentials(), name })));
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: "validation_failed" } });
+    }
+  });
+
   test("RATE_LIMIT_DISABLED turns every limit off", async () => {
     const off = new RateLimiter({ limits: LIMITS, disabled: true, cache: stores[0]!.cache });
     for (let i = 0; i < 20; i++) expect(await off.hit("signUpsPerIp", "10.1.1.1")).toEqual({ allowed: true });
