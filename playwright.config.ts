@@ -20,7 +20,8 @@ function stringEnv(): Record<string, string> {
 export default defineConfig({
   testDir: "tests/e2e",
   fullyParallel: false,
-  forbidOnly: !!process.env.CI,
+  // A focused `.only` would silently skip every other story: never allowed, on CI or not.
+  forbidOnly: true,
   workers: 1,
   retries: 0,
   reporter: [["list"], ["json", { outputFile: "test-results/e2e.json" }]],

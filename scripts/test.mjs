@@ -13,8 +13,17 @@ import path from "node:path";
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const bin = (name) => path.join(root, "node_modules", ".bin", name);
 const cleanups = [];
-const only = new Set(process.argv.slice(2)); // e.g. `npm test -- unit e2e`
+// Steps to run (e.g. `npm test -- unit e2e`), and test files to run them on (e.g.
+// `npm test -- unit tests/faults/redisFaults.test.ts`, `npm test -- e2e tests/e2e/accounts.spec.ts`).
+const args = process.argv.slice(2);
+const isFile = (arg) => arg.includes("/") || /\.(test|spec)\.ts$/.test(arg);
+const only = new Set(args.filter((a) => !isFile(a)));
+const vitestFiles = args.filter((a) => isFile(a) && !/\.spec\.ts$/.test(a));
+const e2eFiles = args.filter((a) => isFile(a) && /\.spec\.ts$/.test(a));
 const wants = (step) => only.size === 0 || only.has(step);
+// Every database and key prefix this run makes carries it (tests/support/services.ts uniqueName()),
+// so the run can check at the end that it left none behind on the shared servers.
+const runId = randomBytes(4).toString("hex");
 
 function log(msg) {
   console.log(`\n▶ ${msg}`);
@@ -123,7 +132,7 @@ function readJson(file) {
 
 async function withDatabase(adminUrl, fn) {
   const { default: postgres } = await import("postgres");
-  const name = `wtt_e2e_${randomBytes(4).toString("hex")}`;
+  const name = `wtt_e2e_${runId}_${randomBytes(4).toString("hex")}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database "${name}"`);
   const url = new URL(adminUrl);
@@ -134,6 +143,65 @@ async function withDatabase(adminUrl, fn) {
     await admin.unsafe(`drop database if exists "${name}" with (force)`).catch(() => {});
     await admin.end();
   }
+}
+
+/** Unlinks every key matching `pattern` (SCAN, never FLUSHDB: the Redis may be shared); returns how many. */
+async function deleteKeysMatching(redisUrl, pattern) {
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  let deleted = 0;
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await redis.unlink(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
+}
+
+/**
+ * What this run left on the test servers: keys and databases whose names carry its run id. Each
+ * test removes what it made, so this should find nothing; what it finds is reported, then removed.
+ */
+async function leftovers(databaseUrl, redisUrl) {
+  const found = [];
+  if (redisUrl) {
+    const keys = await deleteKeysMatching(redisUrl, `*_${runId}_*`);
+    if (keys > 0) found.push(`${keys} Redis key(s) matching *_${runId}_*`);
+  }
+  if (databaseUrl) {
+    const { default: postgres } = await import("postgres");
+    const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+    try {
+      const rows = await admin`select datname from pg_database where strpos(datname, ${`_${runId}_`}) > 0`;
+      for (const { datname } of rows) {
+        found.push(`database ${datname}`);
+        await admin.unsafe(`drop database if exists "${datname}" with (force)`);
+      }
+    } finally {
+      await admin.end();
+    }
+  }
+  return found;
+}
+
+/** Failed vitest tests, plus suites that failed on their own: a file that would not import, a hook that threw. */
+function vitestFailures(report) {
+  // A suite (file or describe) also fails when a test in it fails: those are counted once, as the test.
+  const explained = new Set();
+  for (const file of report.testResults ?? []) {
+    for (const t of file.assertionResults ?? []) {
+      if (t.status !== "failed") continue;
+      explained.add(file.name);
+      t.ancestorTitles.forEach((_, i) => explained.add([file.name, ...t.ancestorTitles.slice(0, i + 1)].join("\0")));
+    }
+  }
+  return report.numFailedTests + Math.max(0, report.numFailedTestSuites - explained.size);
 }
 
 async function main() {
@@ -150,17 +218,26 @@ async function main() {
     [databaseUrl, redisUrl] = await Promise.all([findPostgres(), findRedis()]);
     console.log(`Postgres: ${databaseUrl}\nRedis:    ${redisUrl}`);
   }
-  const serviceEnv = { TEST_DATABASE_URL: databaseUrl, TEST_REDIS_URL: redisUrl };
+  const serviceEnv = { TEST_DATABASE_URL: databaseUrl, TEST_REDIS_URL: redisUrl, TEST_RUN_ID: runId };
 
   if (wants("unit")) {
     rmSync(path.join(root, "test-results/vitest.json"), { force: true });
-    const ok = run("vitest", bin("vitest"), ["run", "--reporter=default", "--reporter=json", "--outputFile.json=test-results/vitest.json"], serviceEnv);
+    const ok = run(
+      "vitest",
+      bin("vitest"),
+      ["run", "--allowOnly=false", "--reporter=default", "--reporter=json", "--outputFile.json=test-results/vitest.json", ...vitestFiles],
+      serviceEnv,
+    );
     const report = readJson("test-results/vitest.json");
     if (report) {
+      const failed = vitestFailures(report);
       results.passed += report.numPassedTests;
-      results.failed += report.numFailedTests;
+      results.failed += failed;
       results.skipped += report.numPendingTests + report.numTodoTests;
-      console.log(`vitest: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests} skipped`);
+      console.log(`vitest: ${report.numPassedTests} passed, ${failed} failed (${failed - report.numFailedTests} of them whole files or suites), ${report.numPendingTests} skipped`);
+    } else {
+      results.failed += 1; // it ended without a report: nothing it ran can be counted as passing
+      console.log("vitest: no report (test-results/vitest.json), counted as 1 failure");
     }
     step("vitest", ok && report !== null);
   }
@@ -171,12 +248,13 @@ async function main() {
     if (built) {
       rmSync(path.join(root, "test-results/e2e.json"), { force: true });
       const port = await freePort();
+      const cachePrefix = `wtt_e2e_${runId}_${randomBytes(3).toString("hex")}`;
       const ok = await withDatabase(databaseUrl, (url) =>
-        run("playwright", bin("playwright"), ["test"], {
+        run("playwright", bin("playwright"), ["test", ...e2eFiles], {
           E2E_PORT: String(port),
           DATABASE_URL: url,
           REDIS_URL: redisUrl,
-          CACHE_PREFIX: `wtt_e2e_${randomBytes(3).toString("hex")}`,
+          CACHE_PREFIX: cachePrefix,
           BETTER_AUTH_SECRET: randomBytes(32).toString("base64url"),
           // Every story signs a fresh person up from 127.0.0.1; the limit itself is tested in
           // tests/integration/rateLimit.test.ts.
@@ -184,16 +262,33 @@ async function main() {
           NEXT_TELEMETRY_DISABLED: "1",
         }),
       );
+      // The app server has stopped with Playwright: its cache keys go with the run.
+      const removed = await deleteKeysMatching(redisUrl, `${cachePrefix}:*`);
+      console.log(`removed the e2e run's ${removed} Redis key(s) under ${cachePrefix}`);
       const report = readJson("test-results/e2e.json");
       if (report?.stats) {
         const { expected = 0, unexpected = 0, flaky = 0, skipped = 0 } = report.stats;
+        // Errors outside any test (a spec that would not load, a failing web server) fail the run too.
+        const errors = report.errors?.length ?? 0;
         results.passed += expected;
-        results.failed += unexpected + flaky;
+        results.failed += unexpected + flaky + errors;
         results.skipped += skipped;
-        console.log(`playwright: ${expected} passed, ${unexpected + flaky} failed, ${skipped} skipped`);
+        console.log(`playwright: ${expected} passed, ${unexpected + flaky + errors} failed (${errors} errors outside tests), ${skipped} skipped`);
+      } else {
+        results.failed += 1;
+        console.log("playwright: no report (test-results/e2e.json), counted as 1 failure");
       }
-      step("playwright", ok && report !== null);
+      step("playwright", ok && report?.stats !== undefined);
     }
+  }
+
+  if (databaseUrl || redisUrl) {
+    log("leftovers");
+    const found = await leftovers(databaseUrl, redisUrl);
+    for (const f of found) console.log(`  left behind, now removed: ${f}`);
+    console.log(found.length === 0 ? `nothing left behind with run id ${runId}` : `✘ the run left ${found.length} thing(s) behind`);
+    if (found.length > 0) results.failed += 1;
+    step("nothing left behind", found.length === 0);
   }
 
   console.log("\nSummary");

@@ -13,9 +13,9 @@ import { handle } from "./handle";
 import { json, parseWith, readJsonBody } from "./responses";
 
 // The REST API's behaviour, kept out of app/api so tests can drive it with any store and any
-// authentication. Route files only pass the process-wide one and call these. Each request is
-// parsed before the caller is authenticated, so bad input is a 400 (and changes nothing) even while
-// the database is down; a well-formed request without a valid credential is a 401.
+// authentication. Route files only pass the process-wide one and call these. The caller is
+// authenticated first: a request without a valid credential is a 401 whatever else is wrong with
+// it, and nobody learns the API's validation rules, or gets a body read, without one.
 
 /**
  * Who is calling: the caller's own task store, after authenticating the request (session cookie or
@@ -54,8 +54,8 @@ function ifNoneMatchHits(req: Request, etag: string): boolean {
 
 export function listTasks(tasksFor: TasksFor, req: Request): Promise<Response> {
   return handle(async () => {
-    const query = parseWith(listQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
     const tasks = await tasksFor(req);
+    const query = parseWith(listQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
     const page = await tasks.list({ limit: query.limit ?? LIST_LIMIT_DEFAULT, cursor: query.cursor });
     return json({ tasks: page.tasks, nextCursor: page.nextCursor }, { headers: { "X-Cache": page.cache } });
   });
@@ -63,8 +63,8 @@ export function listTasks(tasksFor: TasksFor, req: Request): Promise<Response> {
 
 export function createTask(tasksFor: TasksFor, req: Request): Promise<Response> {
   return handle(async () => {
-    const input = parseWith(createTaskSchema, await readJsonBody(req));
     const tasks = await tasksFor(req);
+    const input = parseWith(createTaskSchema, await readJsonBody(req));
     const task = await tasks.create(input);
     return json(task, { status: 201, headers: { Location: `/api/tasks/${task.id}`, ETag: etagOf(task) } });
   });
@@ -72,8 +72,8 @@ export function createTask(tasksFor: TasksFor, req: Request): Promise<Response> 
 
 export function getTask(tasksFor: TasksFor, req: Request, rawId: string): Promise<Response> {
   return handle(async () => {
-    const id = parseId(rawId);
     const tasks = await tasksFor(req);
+    const id = parseId(rawId);
     const { task, cache } = await tasks.get(id);
     const etag = etagOf(task);
     if (ifNoneMatchHits(req, etag)) {
@@ -85,11 +85,11 @@ export function getTask(tasksFor: TasksFor, req: Request, rawId: string): Promis
 
 export function updateTask(tasksFor: TasksFor, req: Request, rawId: string): Promise<Response> {
   return handle(async () => {
+    const tasks = await tasksFor(req);
     const id = parseId(rawId);
     const patch = parseWith(updateTaskSchema, await readJsonBody(req));
     const expectedVersion = expectedVersionFrom(req);
     if (expectedVersion === "never") throw preconditionFailed();
-    const tasks = await tasksFor(req);
     const task = await tasks.update({ id, patch, expectedVersion });
     return json(task, { headers: { ETag: etagOf(task) } });
   });
@@ -97,10 +97,10 @@ export function updateTask(tasksFor: TasksFor, req: Request, rawId: string): Pro
 
 export function deleteTask(tasksFor: TasksFor, req: Request, rawId: string): Promise<Response> {
   return handle(async () => {
+    const tasks = await tasksFor(req);
     const id = parseId(rawId);
     const expectedVersion = expectedVersionFrom(req);
     if (expectedVersion === "never") throw preconditionFailed();
-    const tasks = await tasksFor(req);
     await tasks.remove({ id, expectedVersion });
     return new Response(null, { status: 204, headers: { "Cache-Control": "no-store" } });
   });

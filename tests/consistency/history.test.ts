@@ -1,20 +1,23 @@
-import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as queries from "@/lib/tasks/queries";
 import type { TaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
+import { checkHistory, History } from "../support/history";
 import { seededRandom, seedFromEnv } from "../support/random";
 
 /**
  * History checker: many concurrent clients on two store instances (own Postgres pools and cache
  * connections, as two app servers) run random operations, each client for one of several users on
- * that user's small hot set. Every operation's
- * start, end, outcome and version is recorded, then the history is checked:
+ * that user's small hot set. Every operation's start, end, outcome and version is recorded (the
+ * seed tasks' creates too), then the history is checked (tests/support/history.ts):
  *  - no read returns a version older than the newest version acknowledged before the read began;
  *  - no read returns a task whose delete was acknowledged before the read began;
  *  - no read misses a task created before it began and not being deleted while it ran;
- *  - no read of another user's task id ever returns it (it is not_found, as a missing id);
- *  - after quiescence, the cache equals Postgres (audit, and a read through each instance).
+ *  - no list shows another user's task, and every get, update and delete of another user's task
+ *    id is not_found (as a missing id) and changes nothing;
+ *  - the cache was really used: most reads were HITs;
+ *  - after quiescence, the cache equals Postgres (audit, and a read through each instance), and
+ *    every task's version is 1 + its owner's acknowledged updates.
  * The list index is evicted now and then, so cold index builds race the writes too.
  * Replay a failure with HISTORY_SEED=<seed printed below>.
  */
@@ -23,16 +26,15 @@ const CLIENTS = 32;
 const OPERATIONS = 5_000;
 const HOT_SET = 24;
 const MAX_LIVE = 40;
+/**
+ * Of the gets and lists that answered, at least this share must be cache HITs (measured: about
+ * 0.8; an open breaker or a cache that never fills makes it 0).
+ */
+const MIN_HIT_RATIO = 0.5;
+/** What another user's update tries to write: no task may ever carry it. */
+const FOREIGN_TITLE = "written by another user";
 
-type Op =
-  | { kind: "create"; id?: number; version?: number }
-  | { kind: "update" | "toggle"; id: number; version?: number }
-  | { kind: "delete"; id: number }
-  | { kind: "get"; id: number; version?: number; notFound?: boolean }
-  | { kind: "list"; seen?: Map<number, number> }
-  /** A read of another user's task: must be not_found. */
-  | { kind: "peek"; id: number; leaked?: boolean };
-type Recorded = Op & { user: number; start: number; end: number; ok: boolean };
+type Peek = "get" | "update" | "remove";
 
 const redisBackend = BACKENDS.find((b) => b.cacheDriver === "redis");
 if (!redisBackend) throw new Error("no postgres + redis backend");
@@ -55,20 +57,23 @@ describe("history of concurrent operations on two instances (postgres + redis)",
     console.log(`history seed: ${seed} (replay with HISTORY_SEED=${seed})`);
 
     const users = await Promise.all(Array.from({ length: USERS }, (_, u) => env.createUser(`user${u}`)));
+    const history = new History();
     // Per user: the ids created (newest last) and those not deleted.
     const ids: number[][] = users.map(() => []);
     const live: Array<Set<number>> = users.map(() => new Set());
-    const owner = new Map<number, number>();
     for (let u = 0; u < USERS; u++) {
       for (let i = 0; i < 6; i++) {
+        const start = history.now();
         const t = await stores[i % 2]!.forUser(users[u]!).create({ title: `seed task ${i}` });
+        history.created(users[u]!, t, start);
         ids[u]!.push(t.id);
         live[u]!.add(t.id);
-        owner.set(t.id, u);
       }
     }
-    const history: Recorded[] = [];
+    const peeks: Record<Peek, number> = { get: 0, update: 0, remove: 0 };
+    const violations: string[] = [];
     let issued = 0;
+    let operations = 0;
     const hotId = (u: number) => {
       const mine = ids[u]!;
       return mine[mine.length - 1 - rnd.int(Math.min(HOT_SET, mine.length))] as number;
@@ -76,154 +81,107 @@ describe("history of concurrent operations on two instances (postgres + redis)",
 
     async function client(n: number) {
       const u = n % USERS;
+      const user = users[u]!;
       const engine = stores[Math.floor(n / USERS) % stores.length] as TaskStore;
-      const store = engine.forUser(users[u]!);
+      const store = engine.forUser(user);
       const hot = () => hotId(u);
       while (issued < OPERATIONS) {
         issued++;
+        operations++;
         const roll = rnd.next();
         if (roll < 0.01) {
           // Evict the list index now and then (as memory pressure or a repair would), so cold list
           // builds keep racing the writes.
           issued--;
-          await engine.cache?.driver.forUser(users[u]!).dropIndex();
+          operations--;
+          await engine.cache?.driver.forUser(user).dropIndex();
           continue;
         }
-        let op: Op;
-        if (roll < 0.02) op = { kind: "peek", id: hotId((u + 1 + rnd.int(USERS - 1)) % USERS) };
-        else if (roll < 0.35) op = { kind: "get", id: hot() };
-        else if (roll < 0.5) op = { kind: "list" };
-        else if (roll < 0.7) op = { kind: "update", id: hot() };
-        else if (roll < 0.85) op = { kind: "toggle", id: hot() };
-        else if (roll < 0.93) op = live[u]!.size < MAX_LIVE ? { kind: "create" } : { kind: "get", id: hot() };
-        else op = live[u]!.size > 4 ? { kind: "delete", id: hot() } : { kind: "get", id: hot() };
-        const start = performance.now();
-        let ok = true;
+        const start = history.now();
+        if (roll < 0.02) {
+          // Another user's task id: every operation on it must answer as for a missing id.
+          const kind = rnd.pick<Peek>(["get", "update", "remove"]);
+          const id = hotId((u + 1 + rnd.int(USERS - 1)) % USERS);
+          peeks[kind]++;
+          const attempt =
+            kind === "get" ? store.get(id) : kind === "update" ? store.update({ id, patch: { title: FOREIGN_TITLE, done: true } }) : store.remove({ id });
+          const code = await attempt.then(
+            () => "answered",
+            (err: unknown) => (err as { code?: string }).code ?? String(err),
+          );
+          if (code !== "not_found") violations.push(`peek: user ${u}'s ${kind} of task ${id} (user ${history.owner.get(id)}'s) was ${code}, not not_found`);
+          continue;
+        }
+        const kind =
+          roll < 0.35 ? "get"
+          : roll < 0.5 ? "list"
+          : roll < 0.7 ? "update"
+          : roll < 0.85 ? "toggle"
+          : roll < 0.93 ? (live[u]!.size < MAX_LIVE ? "create" : "get")
+          : live[u]!.size > 4 ? "delete"
+          : "get";
+        const id = hot();
         try {
-          switch (op.kind) {
+          switch (kind) {
             case "create": {
               const t = await store.create({ title: `created by ${n}` });
-              op.id = t.id;
-              op.version = t.version;
+              history.created(user, t, start);
               ids[u]!.push(t.id);
               live[u]!.add(t.id);
-              owner.set(t.id, u);
               break;
             }
             case "update":
             case "toggle": {
-              const t = await store.update({
-                id: op.id,
-                patch: op.kind === "update" ? { title: `title ${rnd.int(1e6)} by ${n}` } : { done: rnd.next() < 0.5 },
-              });
-              op.version = t.version;
+              const patch = kind === "update" ? { title: `title ${rnd.int(1e6)} by ${n}` } : { done: rnd.next() < 0.5 };
+              history.updated(user, await store.update({ id, patch }), start);
               break;
             }
             case "delete":
-              await store.remove({ id: op.id });
-              live[u]!.delete(op.id);
+              try {
+                await store.remove({ id });
+                history.deleted(user, id, start, true);
+                live[u]!.delete(id);
+              } catch (err) {
+                history.deleted(user, id, start, false);
+                throw err;
+              }
               break;
             case "get":
               try {
-                op.version = (await store.get(op.id)).task.version;
+                history.got(user, id, start, await store.get(id));
               } catch (err) {
                 if ((err as { code?: string }).code !== "not_found") throw err;
-                op.notFound = true;
+                history.got(user, id, start);
               }
               break;
-            case "list": {
-              const page = await store.list({ limit: 200 });
-              op.seen = new Map(page.tasks.map((t) => [t.id, t.version]));
-              break;
-            }
-            case "peek":
-              try {
-                await store.get(op.id);
-                op.leaked = true;
-              } catch (err) {
-                if ((err as { code?: string }).code !== "not_found") throw err;
-              }
+            case "list":
+              history.listed(user, start, await store.list({ limit: 200 }));
               break;
           }
         } catch (err) {
-          const code = (err as { code?: string }).code;
-          if (code !== "not_found") throw err; // writes to a task deleted meanwhile: refused, not a bug
-          ok = false;
+          // Writes to a task deleted meanwhile are refused: not a bug.
+          if ((err as { code?: string }).code !== "not_found") throw err;
         }
-        history.push({ ...op, user: u, start, end: performance.now(), ok });
       }
     }
     await Promise.all(Array.from({ length: CLIENTS }, (_, n) => client(n)));
 
-    // Acknowledged writes per id, for the checks.
-    type Ack = { end: number; start: number; version?: number; deleted?: boolean };
-    const acks = new Map<number, Ack[]>();
-    const deleteStarts = new Map<number, number[]>();
-    for (const h of history) {
-      if (h.kind === "delete") deleteStarts.set(h.id, [...(deleteStarts.get(h.id) ?? []), h.start]);
-      if (!h.ok || h.kind === "get" || h.kind === "list" || h.kind === "peek" || h.id === undefined) continue;
-      const a: Ack = { end: h.end, start: h.start, ...(h.kind === "delete" ? { deleted: true } : { version: h.version }) };
-      acks.set(h.id, [...(acks.get(h.id) ?? []), a]);
-    }
-    const violations: string[] = [];
-    let readsChecked = 0;
-    let stale = 0;
-    let deletedReads = 0;
-    let lost = 0;
-    let leaked = 0;
-    const checkRead = (id: number, version: number | undefined, start: number, end: number, what: string) => {
-      readsChecked++;
-      const before = (acks.get(id) ?? []).filter((a) => a.end < start);
-      const newest = Math.max(0, ...before.map((a) => a.version ?? 0));
-      const deleted = before.some((a) => a.deleted);
-      if (version !== undefined) {
-        if (deleted) {
-          deletedReads++;
-          violations.push(`${what}: task ${id} v${version} read after its delete was acknowledged`);
-        } else if (version < newest) {
-          stale++;
-          violations.push(`${what}: task ${id} read at v${version}, v${newest} was acknowledged before the read began`);
-        }
-      } else if (newest > 0 && !deleted && !(deleteStarts.get(id) ?? []).some((s) => s < end)) {
-        lost++;
-        violations.push(`${what}: task ${id} (v${newest} acknowledged) not found, and no delete was under way`);
-      }
-    };
-    for (const h of history) {
-      if (h.kind === "peek" && h.leaked) {
-        leaked++;
-        violations.push(`peek: user ${h.user} read task ${h.id} of user ${owner.get(h.id)}`);
-      }
-      if (h.kind === "get" && h.ok) checkRead(h.id, h.notFound ? undefined : h.version, h.start, h.end, "get");
-      if (h.kind === "list" && h.seen) {
-        for (const [id, version] of h.seen) {
-          if (owner.get(id) !== h.user) {
-            leaked++;
-            violations.push(`list: user ${h.user} was shown task ${id} of user ${owner.get(id)}`);
-          }
-          checkRead(id, version, h.start, h.end, "list");
-        }
-        for (const [id, list] of acks) {
-          if (owner.get(id) !== h.user) continue;
-          const created = list.some((a) => a.version === 1 && a.end < h.start);
-          if (created && !h.seen.has(id)) checkRead(id, undefined, h.start, h.end, "list");
-        }
-      }
-    }
+    const report = checkHistory(history);
+    violations.push(...report.violations);
 
     // Quiescence: every instance reads what Postgres has, and the audit finds no drift.
     let drift = 0;
     const allIds = ids.flat();
-    const rows = new Map((await queries.getOwnedTasksByIds(stores[0]!.database.db, { ids: allIds })).map((r) => [r.task.id, r.task]));
+    const rows = new Map((await queries.getOwnedTasksByIds(stores[0]!.database.db, { ids: allIds })).map((r) => [r.task.id, r]));
     for (const engine of stores) {
       for (const id of allIds) {
         const got = await engine
-          .forUser(users[owner.get(id)!]!)
+          .forUser(history.owner.get(id)!)
           .get(id)
           .then((r) => r.task, () => undefined);
-        if (JSON.stringify(got) !== JSON.stringify(rows.get(id))) {
+        if (JSON.stringify(got) !== JSON.stringify(rows.get(id)?.task)) {
           drift++;
-          violations.push(`drift: task ${id} reads ${JSON.stringify(got)} but Postgres has ${JSON.stringify(rows.get(id))}`);
+          violations.push(`drift: task ${id} reads ${JSON.stringify(got)} but Postgres has ${JSON.stringify(rows.get(id)?.task)}`);
         }
       }
     }
@@ -232,13 +190,39 @@ describe("history of concurrent operations on two instances (postgres + redis)",
       drift += audit.stale + audit.ghosts + audit.missingFromList;
       violations.push(`audit: ${JSON.stringify(audit.findings)}`);
     }
-    const counts = history.reduce<Record<string, number>>((c, h) => ((c[h.kind] = (c[h.kind] ?? 0) + 1), c), {});
+
+    // Other users changed nothing: each task is still its owner's, at 1 + its owner's acknowledged
+    // updates, and gone only if its owner's delete was acknowledged.
+    const updates = new Map<number, number>();
+    const deletedByOwner = new Set<number>();
+    for (const e of history.events) {
+      if (e.kind === "write" && e.version > 1) updates.set(e.id, (updates.get(e.id) ?? 0) + 1);
+      if (e.kind === "delete" && e.acked) deletedByOwner.add(e.id);
+    }
+    for (const id of allIds) {
+      const row = rows.get(id);
+      const expected = deletedByOwner.has(id) ? "deleted" : `user ${history.owner.get(id)}'s, v${1 + (updates.get(id) ?? 0)}`;
+      const actual = row ? `user ${row.userId}'s, v${row.task.version}` : "deleted";
+      if (actual !== expected || row?.task.title === FOREIGN_TITLE) violations.push(`task ${id}: Postgres has it ${actual} (${row?.task.title}), expected ${expected}`);
+    }
+
+    const counts = history.events.reduce<Record<string, number>>((c, e) => ((c[e.kind] = (c[e.kind] ?? 0) + 1), c), {});
+    const hitRatio = report.hits / report.reads;
     console.log(
-      `history: ${history.length} operations (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}), ` +
-        `${readsChecked} reads checked, ${stale} stale reads, ${deletedReads} reads of deleted tasks, ${lost} lost tasks, ${leaked} reads of another user's task, ` +
+      `history: ${operations} operations (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}, ` +
+        `peeks at another user's task: get ${peeks.get}, update ${peeks.update}, remove ${peeks.remove}), ` +
+        `${report.readsChecked} reads checked, ${report.hits} of ${report.reads} reads HIT (${hitRatio.toFixed(2)}), ` +
+        `${report.stale} stale reads, ${report.deletedReads} reads of deleted tasks, ${report.lost} lost tasks, ${report.leaked} lists showing another user's task, ` +
         `${drift} drift after quiescence (audit checked ${audit.checked} entries); seed ${seed}`,
     );
-    expect(history.length).toBeGreaterThanOrEqual(OPERATIONS);
+    expect(operations).toBeGreaterThanOrEqual(OPERATIONS);
     expect(violations.slice(0, 20)).toEqual([]);
+    // The checks above had something to check: reads of every kind, served by the cache.
+    expect(report.readsChecked).toBeGreaterThan(OPERATIONS);
+    expect(counts.get ?? 0).toBeGreaterThan(0);
+    expect(counts.list ?? 0).toBeGreaterThan(0);
+    expect(counts.delete ?? 0).toBeGreaterThan(0);
+    expect(Object.values(peeks).every((n) => n > 0), JSON.stringify(peeks)).toBe(true);
+    expect(hitRatio).toBeGreaterThanOrEqual(MIN_HIT_RATIO);
   });
 });

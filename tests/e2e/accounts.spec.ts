@@ -1,5 +1,5 @@
 import { test as base, expect } from "@playwright/test";
-import { addButton, createApiKey, newAccount, newTaskInput, row, signUpVia } from "./fixtures";
+import { addButton, createApiKey, listAllTasks, newAccount, newTaskInput, row, signUpVia } from "./fixtures";
 
 // Accounts as people meet them: signing up on the page, being sent to sign in, two people side by
 // side, signing out in one tab, and API keys made and revoked on the page. These stories make
@@ -69,7 +69,7 @@ test("A visitor to the cache lab is sent to sign in, and back to the lab afterwa
 test("Two people in two browsers each see only their own tasks, and signing out in one tab sends the other tab to sign in at its next action", async ({ browser, baseURL }) => {
   const alice = await browser.newContext({ baseURL });
   const bob = await browser.newContext({ baseURL });
-  await signUpVia(alice.request, newAccount("alice"));
+  const aliceAccount = await signUpVia(alice.request, newAccount("alice"));
   await signUpVia(bob.request, newAccount("bob"));
   const alicePage = await alice.newPage();
   const bobPage = await bob.newPage();
@@ -105,9 +105,13 @@ test("Two people in two browsers each see only their own tasks, and signing out 
   await newTaskInput(aliceTab2).fill("written after signing out");
   await addButton(aliceTab2).click();
   await expect(aliceTab2).toHaveURL(/\/sign-in\?next=(\/|%2F)$/);
-  // Nothing was written after the sign-out.
-  const again = await alice.request.get("/api/tasks");
-  expect(again.status()).toBe(401);
+  // Nothing was written after the sign-out: signed back in, she finds her list without it.
+  expect((await alice.request.get("/api/tasks")).status()).toBe(401);
+  const signIn = await alice.request.post("/api/auth/sign-in/email", { data: { email: aliceAccount.email, password: aliceAccount.password } });
+  expect(signIn.status(), await signIn.text()).toBe(200);
+  const titles = (await listAllTasks(alice.request)).map((t) => t.title);
+  expect(titles).toContain("Alice's secret plan");
+  expect(titles).not.toContain("written after signing out");
   await Promise.all([alice.close(), bob.close()]);
 });
 

@@ -9,8 +9,11 @@ import { Redis } from "ioredis";
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL || "redis://127.0.0.1:6379";
 
+/** Set by scripts/test.mjs for one run: every name made carries it, so the run can check it left none behind. */
+const RUN_ID = process.env.TEST_RUN_ID ? `${process.env.TEST_RUN_ID}_` : "";
+
 export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+  return `${prefix}_${RUN_ID}${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
 }
 
 /** A fresh database of our own on the shared server (never the shared databases), dropped by `drop()`. */

@@ -1,11 +1,13 @@
 import * as queries from "@/lib/tasks/queries";
 import type { TaskStore } from "@/lib/taskStore";
+import { checkHistory, History } from "./history";
 import { seededRandom } from "./random";
 
 /**
  * A steady mixed workload (reads, updates, creates, deletes) from several clients over several
  * store instances, for fault tests: it records every operation that failed in a way a user would
- * see (anything but not_found/precondition_failed from racing writers) and every acknowledged write.
+ * see (anything but not_found/precondition_failed from racing writers), every acknowledged write,
+ * and the history of every operation, what each read returned included, for `staleness()`.
  */
 export type Workload = {
   /** Stops the clients and resolves when they have finished. */
@@ -16,6 +18,8 @@ export type Workload = {
   /** Newest acknowledged version per id, and the ids whose delete was acknowledged. */
   acked: Map<number, number>;
   deleted: Set<number>;
+  /** Every operation (the seed tasks' creates too), timed, with what each read returned. */
+  history: History;
 };
 
 /** Clients are spread over `users` (client n acts for users[n % users.length]), each on its own tasks. */
@@ -26,9 +30,12 @@ export async function startWorkload(stores: TaskStore[], { users, clients = 8, s
   const acked = new Map<number, number>();
   const deleted = new Set<number>();
   const failures: string[] = [];
+  const history = new History();
   for (const userId of users) {
     for (let i = 0; i < 12; i++) {
+      const start = history.now();
       const t = await (stores[0] as TaskStore).forUser(userId).create({ title: `workload seed ${i}` });
+      history.created(userId, t, start);
       ids.push(t.id);
       idsOf.get(userId)?.push(t.id);
       acked.set(t.id, t.version);
@@ -45,20 +52,36 @@ export async function startWorkload(stores: TaskStore[], { users, clients = 8, s
     while (running) {
       const id = mine[mine.length - 1 - rnd.int(Math.min(16, mine.length))] as number;
       const roll = rnd.next();
+      const start = history.now();
+      let deleting = false;
       try {
-        if (roll < 0.45) await store.get(id).catch(expectNotFound);
-        else if (roll < 0.6) await store.list({ limit: 50 });
-        else if (roll < 0.85) ack(id, (await store.update({ id, patch: { title: `t${rnd.int(1e6)}` } })).version);
-        else if (roll < 0.93) {
+        if (roll < 0.45) {
+          try {
+            history.got(userId, id, start, await store.get(id));
+          } catch (err) {
+            if ((err as { code?: string }).code !== "not_found") throw err;
+            history.got(userId, id, start);
+          }
+        } else if (roll < 0.6) history.listed(userId, start, await store.list({ limit: 50 }));
+        else if (roll < 0.85) {
+          const t = await store.update({ id, patch: { title: `t${rnd.int(1e6)}` } });
+          history.updated(userId, t, start);
+          ack(id, t.version);
+        } else if (roll < 0.93) {
           const t = await store.create({ title: `workload ${n}` });
+          history.created(userId, t, start);
           ids.push(t.id);
           mine.push(t.id);
           ack(t.id, t.version);
         } else if (mine.length > 8) {
+          deleting = true;
           await store.remove({ id });
+          history.deleted(userId, id, start, true);
           deleted.add(id);
         }
       } catch (err) {
+        // A delete that was refused or failed still excuses a read that missed the task meanwhile.
+        if (deleting) history.deleted(userId, id, start, false);
         const code = (err as { code?: string }).code;
         if (code !== "not_found" && code !== "precondition_failed") {
           failures.push(`${code ?? ""} ${err instanceof Error ? err.message : String(err)}`);
@@ -79,11 +102,16 @@ export async function startWorkload(stores: TaskStore[], { users, clients = 8, s
     ids,
     acked,
     deleted,
+    history,
   };
 }
 
-function expectNotFound(err: unknown) {
-  if ((err as { code?: string }).code !== "not_found") throw err;
+/**
+ * The workload's reads held to read-your-writes: none older than a write acknowledged before it
+ * began, none of a task deleted before it began, none missing a task that existed (see ./history).
+ */
+export function staleness(w: Workload) {
+  return checkHistory(w.history);
 }
 
 /** Acknowledged writes that Postgres does not reflect (should be none). */

@@ -1,0 +1,133 @@
+import { performance } from "node:perf_hooks";
+import type { CacheOutcome } from "@/lib/taskStore";
+
+/**
+ * A history of concurrent operations, each timed from its call to its answer, and the checker
+ * that holds every read in it to invariant 3 (read your writes, across instances) and to the
+ * tombstone rule. Used by tests/consistency/history.test.ts and the fault tests' workload.
+ */
+export type HistoryEvent =
+  /** An acknowledged create (version 1) or update: the version it returned. */
+  | { kind: "write"; user: string; id: number; version: number; start: number; end: number }
+  /** A delete, acknowledged or not: one under way excuses a read that misses the task. */
+  | { kind: "delete"; user: string; id: number; start: number; end: number; acked: boolean }
+  /** A read of one task; no `version` means it answered not_found. */
+  | { kind: "get"; user: string; id: number; start: number; end: number; version?: number; cache?: CacheOutcome }
+  /** The first page of a user's list; `complete` when it had no next page. */
+  | { kind: "list"; user: string; start: number; end: number; seen: Map<number, number>; complete: boolean; cache: CacheOutcome };
+
+export class History {
+  readonly events: HistoryEvent[] = [];
+  /** The owner of every task created in the history. */
+  readonly owner = new Map<number, string>();
+
+  now(): number {
+    return performance.now();
+  }
+
+  created(user: string, task: { id: number; version: number }, start: number): void {
+    this.owner.set(task.id, user);
+    this.events.push({ kind: "write", user, id: task.id, version: task.version, start, end: this.now() });
+  }
+
+  updated(user: string, task: { id: number; version: number }, start: number): void {
+    this.events.push({ kind: "write", user, id: task.id, version: task.version, start, end: this.now() });
+  }
+
+  deleted(user: string, id: number, start: number, acked: boolean): void {
+    this.events.push({ kind: "delete", user, id, start, end: this.now(), acked });
+  }
+
+  /** A get that answered `read`, or not_found when `read` is undefined. */
+  got(user: string, id: number, start: number, read?: { task: { version: number }; cache: CacheOutcome }): void {
+    this.events.push({ kind: "get", user, id, start, end: this.now(), version: read?.task.version, cache: read?.cache });
+  }
+
+  listed(user: string, start: number, page: { tasks: Array<{ id: number; version: number }>; nextCursor: string | null; cache: CacheOutcome }): void {
+    const seen = new Map(page.tasks.map((t) => [t.id, t.version]));
+    this.events.push({ kind: "list", user, start, end: this.now(), seen, complete: page.nextCursor === null, cache: page.cache });
+  }
+}
+
+export type HistoryReport = {
+  /** Gets and lists that answered with a task or a page. */
+  reads: number;
+  /** Of those, the ones served from the cache (HIT). */
+  hits: number;
+  /** Task reads checked: one per get, one per task on a page and per task a page had to show. */
+  readsChecked: number;
+  /** A version older than one acknowledged before the read began. */
+  stale: number;
+  /** A task whose delete was acknowledged before the read began. */
+  deletedReads: number;
+  /** not_found, or left off a page, though created before the read began and not being deleted. */
+  lost: number;
+  /** A page that showed another user's task. */
+  leaked: number;
+  violations: string[];
+};
+
+export function checkHistory(history: History): HistoryReport {
+  const report: HistoryReport = { reads: 0, hits: 0, readsChecked: 0, stale: 0, deletedReads: 0, lost: 0, leaked: 0, violations: [] };
+  type Ack = { end: number; version?: number; deleted?: boolean };
+  const acks = new Map<number, Ack[]>();
+  const deleteStarts = new Map<number, number[]>();
+  const push = <T>(map: Map<number, T[]>, id: number, value: T) => {
+    const list = map.get(id);
+    if (list) list.push(value);
+    else map.set(id, [value]);
+  };
+  for (const e of history.events) {
+    if (e.kind === "write") push(acks, e.id, { end: e.end, version: e.version });
+    if (e.kind === "delete") {
+      push(deleteStarts, e.id, e.start);
+      if (e.acked) push(acks, e.id, { end: e.end, deleted: true });
+    }
+  }
+
+  const checkRead = (id: number, version: number | undefined, start: number, end: number, what: string) => {
+    report.readsChecked++;
+    const before = (acks.get(id) ?? []).filter((a) => a.end < start);
+    const newest = Math.max(0, ...before.map((a) => a.version ?? 0));
+    const deleted = before.some((a) => a.deleted);
+    if (version !== undefined) {
+      if (deleted) {
+        report.deletedReads++;
+        report.violations.push(`${what}: task ${id} v${version} read after its delete was acknowledged`);
+      } else if (version < newest) {
+        report.stale++;
+        report.violations.push(`${what}: task ${id} read at v${version}, v${newest} was acknowledged before the read began`);
+      }
+    } else if (newest > 0 && !deleted && !(deleteStarts.get(id) ?? []).some((s) => s < end)) {
+      report.lost++;
+      report.violations.push(`${what}: task ${id} (v${newest} acknowledged) not found, and no delete was under way`);
+    }
+  };
+
+  for (const e of history.events) {
+    if (e.kind === "get") {
+      if (e.version !== undefined) {
+        report.reads++;
+        if (e.cache === "HIT") report.hits++;
+      }
+      checkRead(e.id, e.version, e.start, e.end, "get");
+    }
+    if (e.kind !== "list") continue;
+    report.reads++;
+    if (e.cache === "HIT") report.hits++;
+    for (const [id, version] of e.seen) {
+      if (history.owner.get(id) !== e.user) {
+        report.leaked++;
+        report.violations.push(`list: user ${e.user} was shown task ${id} of user ${history.owner.get(id)}`);
+      }
+      checkRead(id, version, e.start, e.end, "list");
+    }
+    // Pages are newest (highest id) first: a page with a next page must hold every task above its last id.
+    const lowest = e.complete ? 0 : Math.min(...e.seen.keys());
+    for (const [id, list] of acks) {
+      if (id < lowest || e.seen.has(id) || history.owner.get(id) !== e.user) continue;
+      if (list.some((a) => a.version === 1 && a.end < e.start)) checkRead(id, undefined, e.start, e.end, "list");
+    }
+  }
+  return report;
+}
