@@ -17,6 +17,7 @@ const nextConfig: NextConfig = {
       // Pages get a nonce-based policy from proxy.ts; the rest is never a document.
       { source: "/api/:path*", headers: strict },
       { source: "/_next/static/:path*", headers: strict },
+      { source: "/_next/image", headers: strict },
       { source: "/favicon.svg", headers: strict },
     ];
   },

@@ -2,10 +2,9 @@
 
 import { headers } from "next/headers";
 import { z } from "zod";
-import { authenticate } from "@/lib/auth";
+import { actionTasks } from "@/lib/auth";
 import { issuesOf } from "@/lib/http/responses";
-import { getTaskStore } from "@/lib/taskStore";
-import { isTaskError, STATUS_BY_CODE, TaskError, type TaskErrorCode, type ValidationIssue } from "@/lib/tasks/errors";
+import { isTaskError, STATUS_BY_CODE, type TaskErrorCode, type ValidationIssue } from "@/lib/tasks/errors";
 import {
   LIST_LIMIT_DEFAULT,
   PG_INT_MAX,
@@ -85,15 +84,12 @@ function failure(err: unknown, action: string): ActionFailure {
 }
 
 /**
- * The signed-in user's own tasks. Server actions keep Next's own origin check; the session is
- * read from the request's cookie like any API request's. No session (signed out, maybe in another
- * tab): `unauthorized`, and the page sends the person to sign in.
+ * The signed-in user's own tasks, the session read from the request's cookie like any API
+ * request's. A write counts against the per-user write limit, as through the API; past it the
+ * action returns `rate_limited`. No session: `unauthorized`, and the page sends the person to sign in.
  */
-async function myTasks() {
-  const store = await getTaskStore();
-  const principal = await authenticate(new Request("http://server-action.local/", { headers: await headers() }), { store });
-  if (!principal) throw new TaskError("unauthorized", "Your session has ended. Sign in again.");
-  return store.forUser(principal.userId);
+async function myTasks(access: "read" | "write") {
+  return actionTasks(await headers(), access);
 }
 
 /** Copies only the public fields, so nothing else the store might attach crosses to the client. */
@@ -114,7 +110,7 @@ export async function listTasksAction(input: unknown): Promise<ListResult> {
   const query = listQuerySchema.safeParse(parsed.data.cursor == null ? {} : { cursor: parsed.data.cursor });
   if (!query.success) return validationFailure(query.error);
   try {
-    const tasks = await myTasks();
+    const tasks = await myTasks("read");
     const page = await tasks.list({ limit: LIST_LIMIT_DEFAULT, cursor: query.data.cursor });
     return { ok: true, tasks: page.tasks.map(plainTask), nextCursor: page.nextCursor };
   } catch (err) {
@@ -126,7 +122,7 @@ export async function createTaskAction(input: unknown): Promise<TaskResult> {
   const parsed = createTaskSchema.safeParse(input);
   if (!parsed.success) return validationFailure(parsed.error);
   try {
-    const tasks = await myTasks();
+    const tasks = await myTasks("write");
     return { ok: true, task: plainTask(await tasks.create(parsed.data)) };
   } catch (err) {
     return failure(err, "createTask");
@@ -137,7 +133,7 @@ export async function updateTaskAction(input: unknown): Promise<TaskResult> {
   const parsed = updateInputSchema.safeParse(input);
   if (!parsed.success) return validationFailure(parsed.error);
   try {
-    const tasks = await myTasks();
+    const tasks = await myTasks("write");
     const { id, patch, expectedVersion } = parsed.data;
     return { ok: true, task: plainTask(await tasks.update({ id, patch, expectedVersion })) };
   } catch (err) {
@@ -149,7 +145,7 @@ export async function deleteTaskAction(input: unknown): Promise<DeleteResult> {
   const parsed = deleteInputSchema.safeParse(input);
   if (!parsed.success) return validationFailure(parsed.error);
   try {
-    const tasks = await myTasks();
+    const tasks = await myTasks("write");
     await tasks.remove({ id: parsed.data.id, expectedVersion: parsed.data.expectedVersion });
     return { ok: true };
   } catch (err) {

@@ -89,6 +89,12 @@ export const envSchema = z.object({
   RATE_LIMIT_WRITES_PER_USER: rateRule("RATE_LIMIT_WRITES_PER_USER", "600/1m"),
   /** 1 turns every limit off (load tests, benchmarks). Never the default. */
   RATE_LIMIT_DISABLED: z.enum(["0", "1", "true", "false"], { error: "RATE_LIMIT_DISABLED must be 1 or 0." }).default("0").transform((v) => v === "1" || v === "true"),
+  /**
+   * How many proxies in front of the app append to X-Forwarded-For: the per-address limits count
+   * the address the outermost of them saw. 0 (the default) is the socket's address, whatever the
+   * client writes in the header (lib/rateLimit.ts, docs/decisions/008-client-address.md).
+   */
+  TRUSTED_PROXY_HOPS: intInRange("TRUSTED_PROXY_HOPS", 0, 10).default(0),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"], { error: "LOG_LEVEL must be debug, info, warn, error or silent." }).default("info"),
   CACHE_MEMORY_MAX_ENTRIES: intInRange("CACHE_MEMORY_MAX_ENTRIES", 100, 10_000_000).default(200_000),
 });

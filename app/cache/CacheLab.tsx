@@ -163,11 +163,11 @@ export default function CacheLab() {
               <dd>{data ? <BreakerBadge state={data.breaker} /> : "…"}</dd>
             </div>
             <div className="lab-stat">
-              <dt>Hit ratio since start</dt>
+              <dt>Your hit ratio since start</dt>
               <dd>{data ? formatRatio(data.hitRatio) : "…"}</dd>
             </div>
             <div className="lab-stat">
-              <dt>Pending repairs</dt>
+              <dt>Your pending repairs</dt>
               <dd>{data ? data.pendingRepairs : "…"}</dd>
             </div>
           </dl>
@@ -175,7 +175,7 @@ export default function CacheLab() {
 
         {data && (
           <details className="lab-counters">
-            <summary>Counters since the server started</summary>
+            <summary>Your counters since the server started</summary>
             <ul>
               {COUNTER_KINDS.map((kind) => (
                 <li key={kind}>

@@ -14,6 +14,7 @@ import * as queries from "./queries";
 export const API_KEY_PREFIX = "wtk_";
 /** How long a verified key stays cached before Postgres is asked again. */
 const KEY_CACHE_SECONDS = 3600;
+const FILL_TICKET_SECONDS = Math.ceil(MAX_CACHE_WRITE_AGE_MS / 1000);
 /** A key's "last used" time is written to the cache at most this often per instance. */
 const LAST_USED_EVERY_MS = 60_000;
 
@@ -54,15 +55,18 @@ export async function verifyApiKey(store: TaskStore, presented: string): Promise
     }
   }
   if (!found) {
+    // The fill ticket is parked before Postgres is read: a revocation (or a flush) meanwhile
+    // replaces it, and the fill then refuses itself.
+    const ticket = cache && trusted ? await cache.run("authSet", () => cache.driver.beginFill(keyCacheKey(hash), FILL_TICKET_SECONDS), "api key").catch(() => null) : null;
     const startedAt = store.now();
     const row = await store.db(() => queries.findApiKeyByHash(store.database.db, { hash }), { count: false });
     if (!row || row.enabled === false) return null;
     found = { id: row.id, userId: row.userId, expiresAt: row.expiresAt?.toISOString() ?? null };
-    if (cache && trusted && store.now() - startedAt <= MAX_CACHE_WRITE_AGE_MS) {
+    if (cache && ticket && store.now() - startedAt <= MAX_CACHE_WRITE_AGE_MS) {
       const untilExpiry = found.expiresAt ? Math.floor((Date.parse(found.expiresAt) - store.now()) / 1000) : KEY_CACHE_SECONDS;
       const ttl = Math.min(KEY_CACHE_SECONDS, untilExpiry);
       const value = JSON.stringify(found);
-      if (ttl > 0) await cache.run("authSet", () => cache.driver.fillValue(keyCacheKey(hash), value, ttl), "api key").catch(() => false);
+      if (ttl > 0) await cache.run("authSet", () => cache.driver.fillValue(keyCacheKey(hash), value, ttl, ticket), "api key").catch(() => false);
     }
   }
   if (found.expiresAt && Date.parse(found.expiresAt) <= store.now()) return null;

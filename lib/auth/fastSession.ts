@@ -12,6 +12,7 @@ export const SESSION_EXPIRES_IN_SECONDS = 7 * 24 * 3600;
 export const SESSION_UPDATE_AGE_SECONDS = 24 * 3600;
 
 const COOKIE = "better-auth.session_token";
+const SIGNATURE = /^[A-Za-z0-9+/]{43}=$/;
 
 function cookieValue(header: string, name: string): string | null {
   for (const part of header.split(";")) {
@@ -34,7 +35,11 @@ export function sessionTokenOf(cookieHeader: string, secret: string, secure: boo
   const dot = value.lastIndexOf(".");
   if (dot < 1) return null;
   const token = value.slice(0, dot);
-  const signature = Buffer.from(value.slice(dot + 1), "base64");
+  // Exactly what better-call signs: standard base64 of a SHA-256 HMAC, padded (44 characters).
+  // Node's decoder would also take base64url, a missing pad or stray characters.
+  const encoded = value.slice(dot + 1);
+  if (!SIGNATURE.test(encoded)) return null;
+  const signature = Buffer.from(encoded, "base64");
   const expected = createHmac("sha256", secret).update(token).digest();
   return signature.length === expected.length && timingSafeEqual(signature, expected) ? token : null;
 }

@@ -9,11 +9,12 @@ import { log } from "../log";
 import type { TaskStore } from "../store/taskStore";
 import { isTaskError, TaskError } from "../tasks/errors";
 import { z } from "zod";
-import { parseWith } from "../http/responses";
-import { clientAddress, rateLimited, RateLimiter } from "../rateLimit";
+import { parseWith, readJsonBody } from "../http/responses";
+import { clientAddress, rateLimited, RateLimiter, type Attempt } from "../rateLimit";
 import { countChars } from "../tasks/schema";
 import { getTaskStore } from "../taskStore";
 import { API_KEY_PREFIX, verifyApiKey } from "./apiKeys";
+import { checkOrigin, requestOrigin, SAFE_METHODS } from "./origin";
 import { resolveAuthSecret } from "./secret";
 import { sessionFromCache, sessionTokenOf, SESSION_EXPIRES_IN_SECONDS, SESSION_UPDATE_AGE_SECONDS } from "./fastSession";
 import { createAuthStorage } from "./storage";
@@ -28,6 +29,8 @@ const accountNameSchema = z
   .refine((n) => countChars(n) <= NAME_MAX, { error: `A name must be at most ${NAME_MAX} characters.` })
   .refine((n) => !/[\u0000-\u001f\u007f-\u009f]/.test(n), { error: "A name must not contain control characters." });
 export const PASSWORD_MAX = 128;
+/** Parsed as a field, so a refused name is reported as `name`. */
+const accountNameBodySchema = z.object({ name: accountNameSchema });
 
 /**
  * better-auth over the store's database and cache: email + password accounts, cookie sessions kept
@@ -126,40 +129,76 @@ export async function limitWrites(req: Request, principal: Principal, limiter: R
 }
 
 /**
- * better-auth's sign-in and sign-up behind our limits: failed sign-ins per address and per email
- * (counted after a 401; once over, even the right password waits), sign-ups per address.
+ * The task store of the person signed in, for a server action (its request's headers): like
+ * `tasksForWith` for the API, a write counts against the per-user limit and a read does not. No
+ * session (signed out, maybe in another tab): `unauthorized`. Actions keep Next's own origin check.
  */
-export async function limitedAuthHandler(req: Request, auth: Auth, limiter: RateLimiter): Promise<Response> {
+export function actionTasksWith(deps: { store: () => Promise<TaskStore>; auth: () => Promise<Auth>; limiter: () => Promise<RateLimiter> }) {
+  return async (headers: Headers, access: "read" | "write") => {
+    const store = await deps.store();
+    // Every action arrives as a POST; this method only says whether this one writes.
+    const req = new Request("http://server-action.local/", { method: access === "write" ? "POST" : "GET", headers });
+    const principal = await authenticate(req, { store, auth: deps.auth });
+    if (!principal) throw new TaskError("unauthorized", "Your session has ended. Sign in again.");
+    await limitWrites(req, principal, await deps.limiter());
+    return store.forUser(principal.userId);
+  };
+}
+
+/** `actionTasksWith` the process-wide store, auth and limiter: what app/actions.ts uses. */
+export const actionTasks = actionTasksWith({ store: getTaskStore, auth: getAuth, limiter: getRateLimiter });
+
+const TOO_MANY_SIGN_INS = "Too many failed sign-ins. Wait a few minutes and try again.";
+
+/**
+ * The body of a sign-in or sign-up, as JSON only: better-auth also takes forms, and an email we
+ * could not read is an email we could not limit.
+ */
+async function credentialsBody(req: Request): Promise<{ email?: unknown; name?: unknown }> {
+  const mediaType = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (mediaType !== "application/json") {
+    throw new TaskError("unsupported_media_type", "Send the body as JSON with Content-Type: application/json.");
+  }
+  // A clone: better-auth reads the same bytes, with the same JSON.parse, after us.
+  const body = await readJsonBody(req.clone());
+  return typeof body === "object" && body !== null ? body : {};
+}
+
+/**
+ * better-auth's sign-in and sign-up behind our limits: failed sign-ins per address and per email
+ * (once over, even the right password waits), sign-ups per address. A sign-in is counted before
+ * the password is checked, so parallel guesses can't all pass a check made before any of them
+ * failed, and given back unless it failed: only wrong passwords (401) use up the budget. Anyone
+ * who knows an email can so keep its owner from signing in for a window; that is what a per-email
+ * limit is (README, "Abuse limits").
+ */
+export async function limitedAuthHandler(req: Request, auth: Auth, limiter: RateLimiter, trustedProxyHops: number = env.TRUSTED_PROXY_HOPS): Promise<Response> {
   const path = new URL(req.url).pathname;
-  const ip = clientAddress(req);
-  if (req.method === "POST" && path.endsWith("/sign-up/email")) {
-    await limiter.enforce("signUpsPerIp", ip, "Too many accounts made from this address. Try again later.");
+  const signUp = path.endsWith("/sign-up/email");
+  if (req.method !== "POST" || !(signUp || path.endsWith("/sign-in/email"))) return auth.handler(req);
+  const body = await credentialsBody(req);
+  const ip = clientAddress(req, trustedProxyHops);
+  if (signUp) {
     // better-auth checks the email and the password; the name is ours to check.
-    const body: unknown = await req
-      .clone()
-      .json()
-      .catch(() => null);
-    const name = typeof body === "object" && body !== null ? (body as { name?: unknown }).name : undefined;
-    if (typeof name === "string") parseWith(accountNameSchema, name);
+    if (typeof body.name === "string") parseWith(accountNameBodySchema, { name: body.name });
+    await limiter.enforce("signUpsPerIp", ip, "Too many accounts made from this address. Try again later.");
     return auth.handler(req);
   }
-  if (req.method !== "POST" || !path.endsWith("/sign-in/email")) return auth.handler(req);
-  const body: unknown = await req
-    .clone()
-    .json()
-    .catch(() => null);
-  const email = typeof body === "object" && body !== null && typeof (body as { email?: unknown }).email === "string" ? (body as { email: string }).email.trim().toLowerCase() : "";
-  for (const [rule, subject] of [
-    ["signInFailuresPerIp", ip],
-    ["signInFailuresPerEmail", email],
-  ] as const) {
-    if (!subject) continue;
-    const verdict = await limiter.check(rule, subject);
-    if (!verdict.allowed) throw rateLimited("Too many failed sign-ins. Wait a few minutes and try again.", verdict.retryAfterSeconds);
+  const email = typeof body.email === "string" ? body.email.trim().toLowerCase() : "";
+  const attempts: Attempt[] = await Promise.all([
+    limiter.attempt("signInFailuresPerIp", ip),
+    ...(email ? [limiter.attempt("signInFailuresPerEmail", email)] : []),
+  ]);
+  let failed = false;
+  try {
+    const waits = attempts.flatMap((a) => (a.verdict.allowed ? [] : [a.verdict.retryAfterSeconds]));
+    if (waits.length > 0) throw rateLimited(TOO_MANY_SIGN_INS, Math.max(...waits));
+    const res = await auth.handler(req);
+    failed = res.status === 401;
+    return res;
+  } finally {
+    if (!failed) await Promise.all(attempts.map((a) => a.giveBack()));
   }
-  const res = await auth.handler(req);
-  if (res.status === 401) await Promise.all([limiter.hit("signInFailuresPerIp", ip), email ? limiter.hit("signInFailuresPerEmail", email) : undefined]);
-  return res;
 }
 
 /** Who a request comes from: a signed-in person (session cookie) or a program (API key). */
@@ -212,38 +251,7 @@ export async function requirePrincipal(req: Request, deps: AuthDeps = {}): Promi
   return principal;
 }
 
-const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-
-/**
- * Browser protection for cookie-authenticated writes: an Origin other than the app's own gets 403.
- * Programs with a bearer key send no cookie and no Origin and are unaffected.
- */
-export function checkOrigin(req: Request, principal: Principal): void {
-  if (principal.via !== "session" || SAFE_METHODS.has(req.method)) return;
-  const origin = req.headers.get("origin");
-  if (origin === null) return;
-  if (!isOwnOrigin(req, origin)) throw new TaskError("forbidden", "Cross-origin requests with a session cookie are refused.");
-}
-
-/** The origin the request was addressed to: its Host (or the proxy's X-Forwarded-Host/-Proto). */
-export function requestOrigin(req: Request): string {
-  const url = new URL(req.url);
-  const host = req.headers.get("x-forwarded-host") ?? req.headers.get("host") ?? url.host;
-  const proto = req.headers.get("x-forwarded-proto") ?? url.protocol.replace(":", "");
-  return `${proto}://${host}`;
-}
-
-/** Whether `origin` is the app's: BETTER_AUTH_URL's origin when set, else the host the request was sent to. */
-export function isOwnOrigin(req: Request, origin: string): boolean {
-  if (env.BETTER_AUTH_URL) return origin === new URL(env.BETTER_AUTH_URL).origin;
-  let host: string;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    return false;
-  }
-  return host === (req.headers.get("x-forwarded-host") ?? req.headers.get("host") ?? new URL(req.url).host);
-}
+export { checkOrigin, isOwnOrigin, requestOrigin } from "./origin";
 
 /** The authenticated caller's own task store: what every /api/tasks handler works on. */
 export function tasksForWith(deps: { store: () => Promise<TaskStore>; auth: () => Promise<Auth>; limiter: () => Promise<RateLimiter> }) {

@@ -1,4 +1,4 @@
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, gt } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { apikey, session, user } from "../db/schema";
 
@@ -9,6 +9,20 @@ import { apikey, session, user } from "../db/schema";
 export async function findSessionWithUser(db: Db, { token }: { token: string }) {
   const [row] = await db.select({ session, user }).from(session).innerJoin(user, eq(session.userId, user.id)).where(eq(session.token, token));
   return row;
+}
+
+/** Whether a session with this token is in Postgres (and so not signed out or revoked). */
+export async function sessionExists(db: Db, { token }: { token: string }): Promise<boolean> {
+  const [row] = await db.select({ id: session.id }).from(session).where(eq(session.token, token));
+  return row !== undefined;
+}
+
+/** The user's unexpired sessions: better-auth's "active sessions" list, read from the source of truth. */
+export async function listActiveSessions(db: Db, { userId, now }: { userId: string; now: Date }) {
+  return db
+    .select({ token: session.token, expiresAt: session.expiresAt })
+    .from(session)
+    .where(and(eq(session.userId, userId), gt(session.expiresAt, now)));
 }
 
 /** An API key by the hash of its secret. */
@@ -36,9 +50,4 @@ export async function deleteApiKey(db: Db, { userId, id }: { userId: string; id:
     .where(and(eq(apikey.id, id), eq(apikey.referenceId, userId)))
     .returning({ hash: apikey.key });
   return row;
-}
-
-export async function findUserEmail(db: Db, { userId }: { userId: string }): Promise<string | undefined> {
-  const [row] = await db.select({ email: user.email }).from(user).where(eq(user.id, userId));
-  return row?.email;
 }

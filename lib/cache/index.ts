@@ -45,6 +45,8 @@ export type CacheOperation =
   | "dropIndex"
   | "repair"
   | "ttls"
+  | "ping"
+  | "audit"
   | "authGet"
   | "authSet"
   | "authDelete";

@@ -44,6 +44,19 @@ export function allTasksPattern(prefix: string): string {
   return `${prefix}:{u:*}:task:*`;
 }
 
+/** Matches every user's complete list index; `parseIndexKey` reads the owner back. */
+export function allIndexesPattern(prefix: string): string {
+  return `${prefix}:{u:*}:index`;
+}
+
+export function parseIndexKey(prefix: string, key: string): string | null {
+  const head = `${prefix}:{u:`;
+  const tail = "}:index";
+  if (!key.startsWith(head) || !key.endsWith(tail) || key.length <= head.length + tail.length) return null;
+  const userId = key.slice(head.length, key.length - tail.length);
+  return /^[A-Za-z0-9_-]{1,64}$/.test(userId) ? userId : null;
+}
+
 export function parseTaskKey(prefix: string, key: string): { userId: string; id: number } | null {
   const head = `${prefix}:{u:`;
   if (!key.startsWith(head)) return null;

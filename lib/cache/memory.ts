@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Task } from "../tasks/schema";
 import { assertUserId, decodeEntry, encodeEntry } from "./keys";
-import { REVOKED_VALUE } from "./scripts";
+import { FILLING_PREFIX, isMarker, REVOKED_VALUE } from "./scripts";
 import type { CacheDriver, CachedTask, IndexBuildStart, PutResult, UserTaskCache } from "./types";
 import { jitteredTtl, type CacheTtls } from "./ttl";
 
@@ -218,17 +218,33 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
         if (batch.length > 0) yield batch;
       }
     },
+    async *scanAllIndexes(batchSize: number) {
+      const withIndex = [...users].flatMap(([userId, state]) => (state.index && state.index.expiresAt > now() ? [userId] : []));
+      for (let i = 0; i < withIndex.length; i += batchSize) yield withIndex.slice(i, i + batchSize);
+    },
     async getValue(key: string): Promise<string | null> {
       const value = readSlot(values, key);
-      return value === REVOKED_VALUE ? null : value;
+      return value === null || isMarker(value) ? null : value;
+    },
+    async replaceValue(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+      const current = readSlot(values, key);
+      if (current === null || isMarker(current)) return false;
+      putValue(key, value, ttlSeconds);
+      return true;
+    },
+    async beginFill(key: string, ttlSeconds: number): Promise<string | null> {
+      if (readSlot(values, key) !== null) return null;
+      const ticket = `${FILLING_PREFIX}${randomUUID()}`;
+      putValue(key, ticket, ttlSeconds);
+      return ticket;
     },
     async setValue(key: string, value: string, ttlSeconds?: number): Promise<boolean> {
       if (readSlot(values, key) === REVOKED_VALUE) return false;
       putValue(key, value, ttlSeconds);
       return true;
     },
-    async fillValue(key: string, value: string, ttlSeconds: number): Promise<boolean> {
-      if (readSlot(values, key) !== null) return false;
+    async fillValue(key: string, value: string, ttlSeconds: number, ticket: string): Promise<boolean> {
+      if (readSlot(values, key) !== ticket) return false;
       putValue(key, value, ttlSeconds);
       return true;
     },
@@ -240,7 +256,7 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
     },
     async getAndDeleteValue(key: string): Promise<string | null> {
       const value = readSlot(values, key);
-      if (value === null || value === REVOKED_VALUE) return null;
+      if (value === null || isMarker(value)) return null;
       values.delete(key);
       return value;
     },
@@ -251,6 +267,13 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
       if (current !== null && slot) slot.raw = String(next);
       else putValue(key, String(next), ttlSeconds);
       return next;
+    },
+    async decrementValue(key: string): Promise<number> {
+      const current = Number(readSlot(values, key) ?? 0);
+      const slot = values.get(key);
+      if (!slot || !(current > 0)) return 0;
+      slot.raw = String(current - 1);
+      return current - 1;
     },
     async flush(): Promise<void> {
       clear();

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Task } from "../tasks/schema";
-import { allTasksPattern, authKey, decodeEntry, everythingPattern, INDEX_SENTINEL, parseTaskKey, userCacheKeys } from "./keys";
+import { allIndexesPattern, allTasksPattern, authKey, decodeEntry, everythingPattern, INDEX_SENTINEL, parseIndexKey, parseTaskKey, userCacheKeys } from "./keys";
 import * as scripts from "./scripts";
 import type { CacheDriver, CachedTask, IndexBuildStart, PutResult, UserTaskCache } from "./types";
 import { jitteredTtl, type CacheTtls } from "./ttl";
@@ -127,27 +127,50 @@ export function createScriptedDriver(name: "redis" | "upstash", t: RedisTranspor
           const p = parseTaskKey(options.prefix, key);
           return p ? [{ key, ...p }] : [];
         });
-        if (parsed.length === 0) continue;
-        // One MGET per user: a user's keys share a slot, different users' keys may not.
+        // Yield after every SCAN call, even with nothing found, so one step stays one bounded call
+        // however sparse this app's keys are in the keyspace.
+        if (parsed.length === 0) {
+          yield [];
+          continue;
+        }
+        // One MGET per user: a user's keys share a slot, different users' keys may not. Sent
+        // together (one round trip with ioredis' pipelining), so a step stays short however many
+        // users its keys belong to.
         const byUser = new Map<string, typeof parsed>();
         for (const p of parsed) byUser.set(p.userId, [...(byUser.get(p.userId) ?? []), p]);
+        const groups = [...byUser];
+        const raws = await Promise.all(groups.map(([, group]) => t.mget(group.map((g) => g.key))));
         const batch: Array<{ userId: string; id: number; entry: CachedTask }> = [];
-        for (const [userId, group] of byUser) {
-          const raw = await t.mget(group.map((g) => g.key));
-          group.forEach((g, i) => batch.push({ userId, id: g.id, entry: decodeEntry(raw[i]) }));
-        }
+        groups.forEach(([userId, group], j) => group.forEach((g, i) => batch.push({ userId, id: g.id, entry: decodeEntry(raws[j]?.[i]) })));
         yield batch;
+      } while (cursor !== "0");
+    },
+    async *scanAllIndexes(batchSize: number) {
+      let cursor = "0";
+      do {
+        const [next, found] = await t.scan(cursor, allIndexesPattern(options.prefix), batchSize);
+        cursor = next;
+        yield found.flatMap((key) => parseIndexKey(options.prefix, key) ?? []);
       } while (cursor !== "0");
     },
     async getValue(key) {
       const value = await t.get(authKey(options.prefix, key));
-      return value === scripts.REVOKED_VALUE ? null : value;
+      return value === null || scripts.isMarker(value) ? null : value;
+    },
+    async replaceValue(key, value, ttlSeconds) {
+      return Number(await t.evalScript(scripts.REPLACE_LIVE_VALUE, [authKey(options.prefix, key)], [value, wholeSeconds(ttlSeconds)])) === 1;
+    },
+    async beginFill(key, ttlSeconds) {
+      const ticket = `${scripts.FILLING_PREFIX}${randomUUID()}`;
+      return (await t.set(authKey(options.prefix, key), ticket, { ttlSeconds: wholeSeconds(ttlSeconds), onlyIfAbsent: true })) ? ticket : null;
     },
     async setValue(key, value, ttlSeconds) {
       const code = await t.evalScript(scripts.SET_UNLESS_REVOKED, [authKey(options.prefix, key)], [value, ttlSeconds === undefined ? "" : wholeSeconds(ttlSeconds), scripts.REVOKED_VALUE]);
       return Number(code) === 1;
     },
-    fillValue: (key, value, ttlSeconds) => t.set(authKey(options.prefix, key), value, { ttlSeconds: wholeSeconds(ttlSeconds), onlyIfAbsent: true }),
+    async fillValue(key, value, ttlSeconds, ticket) {
+      return Number(await t.evalScript(scripts.FILL_WITH_TICKET, [authKey(options.prefix, key)], [ticket, value, wholeSeconds(ttlSeconds)])) === 1;
+    },
     async revokeValue(key, ttlSeconds) {
       await t.set(authKey(options.prefix, key), scripts.REVOKED_VALUE, { ttlSeconds: wholeSeconds(ttlSeconds) });
     },
@@ -158,6 +181,9 @@ export function createScriptedDriver(name: "redis" | "upstash", t: RedisTranspor
     },
     async incrementValue(key, ttlSeconds) {
       return Number(await t.evalScript(scripts.INCREMENT_VALUE, [authKey(options.prefix, key)], [wholeSeconds(ttlSeconds)]));
+    },
+    async decrementValue(key) {
+      return Number(await t.evalScript(scripts.DECREMENT_VALUE, [authKey(options.prefix, key)], []));
     },
     flush: () => deleteMatching(everythingPattern(options.prefix)),
     ping: () => t.ping(),

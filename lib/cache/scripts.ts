@@ -124,12 +124,39 @@ if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET',
 return 1
 `;
 
-/** KEYS: key. ARGV: revoked marker. Returns the value and deletes it; nil (and no delete) when absent or revoked. */
+/**
+ * What a key holds while one request fills it from Postgres: this prefix plus a random ticket. Like
+ * the revoked marker it reads as absent; a revocation overwrites it and a flush deletes it, and
+ * either makes that fill refuse itself (FILL_WITH_TICKET).
+ */
+export const FILLING_PREFIX = "\u0000filling:";
+
+/** Markers (revoked, filling) start with NUL; a stored value never does. */
+export function isMarker(value: string): boolean {
+  return value.charCodeAt(0) === 0;
+}
+
+/** KEYS: key. ARGV: revoked marker. Returns the value and deletes it; nil (and no delete) when absent or a marker. */
 export const GET_AND_DELETE_VALUE = `
 local v = redis.call('GET', KEYS[1])
-if (not v) or v == ARGV[1] then return false end
+if (not v) or string.byte(v, 1) == 0 then return false end
 redis.call('DEL', KEYS[1])
 return v
+`;
+
+/** KEYS: key. ARGV: ticket, value, ttl seconds. Writes only while the key still holds this fill's ticket. */
+export const FILL_WITH_TICKET = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+`;
+
+/** KEYS: key. ARGV: value, ttl seconds. Replaces a live value; an absent key or a marker is left alone (0). */
+export const REPLACE_LIVE_VALUE = `
+local v = redis.call('GET', KEYS[1])
+if (not v) or string.byte(v, 1) == 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
 `;
 
 /** KEYS: key. ARGV: ttl seconds. Increments; a new counter gets the ttl. Returns the count. */
@@ -137,4 +164,11 @@ export const INCREMENT_VALUE = `
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
+`;
+
+/** KEYS: key. Decrements an existing positive counter (DECR keeps its ttl); a plain DECR would make an absent key -1 forever. Returns the count. */
+export const DECREMENT_VALUE = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '')
+if (not n) or n <= 0 then return 0 end
+return redis.call('DECR', KEYS[1])
 `;

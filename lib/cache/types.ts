@@ -88,7 +88,11 @@ export interface UserTaskCache {
    */
   publishIndexBuild(token: string): Promise<boolean>;
 
-  /** Every task entry of this user in the cache (hits and tombstones), in batches; order unspecified. For audits. */
+  /**
+   * Every task entry of this user in the cache (hits and tombstones), in batches; order unspecified.
+   * Costs a walk of the WHOLE keyspace (SCAN MATCH), whatever this user holds: tests and tools
+   * only, never a request path (the per-user audit reads entries by id instead).
+   */
   scanEntries(batchSize: number): AsyncGenerator<Array<{ id: number; entry: CachedTask }>>;
 
   /** Every id in the complete list index, newest first; null when no complete index exists. For audits. */
@@ -111,22 +115,39 @@ export interface CacheDriver {
   /** The task cache of one user. Cheap: it only names keys. */
   forUser(userId: string): UserTaskCache;
 
-  /** Every task entry of every user (hits and tombstones), in batches. For the whole-store audit. */
+  /**
+   * Every task entry of every user (hits and tombstones), in batches of about `batchSize` keys
+   * scanned (a batch may be empty), so each step is one bounded call. For the whole-store audit:
+   * it walks the whole keyspace.
+   */
   scanAllEntries(batchSize: number): AsyncGenerator<Array<{ userId: string; id: number; entry: CachedTask }>>;
+
+  /** The users that have a complete list index, in batches as above (a user may appear twice). For the whole-store audit: it walks the whole keyspace. */
+  scanAllIndexes(batchSize: number): AsyncGenerator<string[]>;
 
   // ---- auth values: better-auth's sessions and our API-key lookups, one key at a time ----------
   // A value can be *revoked*: replaced by a marker that reads as absent and that no later set or
   // fill can overwrite while it lives, so a request that read Postgres before a sign-out or a key
   // deletion can't put the revoked value back (the same idea as a task tombstone).
 
-  /** The value under `key`; null when absent or revoked. */
+  // A miss is filled in two steps, so a revocation or a flush that lands while the fill reads
+  // Postgres makes the fill refuse itself: `beginFill` parks a ticket in the empty key (before
+  // the read), `fillValue` writes only while that ticket is still there (after it).
+
+  /** The value under `key`; null when absent, revoked or being filled. */
   getValue(key: string): Promise<string | null>;
 
   /** Stores a value (expiring after `ttlSeconds` when given) unless the key is revoked; returns whether it was written. */
   setValue(key: string, value: string, ttlSeconds?: number): Promise<boolean>;
 
-  /** Stores a value read from Postgres only when the key holds nothing at all (no value, no revocation). */
-  fillValue(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /** Replaces a live value; writes nothing when the key is absent, revoked or being filled. Returns whether it was written. */
+  replaceValue(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+
+  /** Parks a fill ticket (living `ttlSeconds`) in an empty key; null when the key holds anything (a value, a revocation, another fill). */
+  beginFill(key: string, ttlSeconds: number): Promise<string | null>;
+
+  /** Stores a value read from Postgres only while the key still holds `ticket`; returns whether it was written. */
+  fillValue(key: string, value: string, ttlSeconds: number, ticket: string): Promise<boolean>;
 
   /** Replaces the value by a revocation marker that lives `ttlSeconds`. */
   revokeValue(key: string, ttlSeconds: number): Promise<void>;
@@ -139,6 +160,12 @@ export interface CacheDriver {
 
   /** Adds one to a counter, creating it with `ttlSeconds` to live; returns the new count. */
   incrementValue(key: string, ttlSeconds: number): Promise<number>;
+
+  /**
+   * Takes one back from a counter made by incrementValue, keeping its ttl and never going below 0;
+   * an absent counter stays absent. Returns the new count (0 when absent).
+   */
+  decrementValue(key: string): Promise<number>;
 
   /** Drops everything this app keeps in the cache, epochs included: what a FLUSHALL or a restart does. */
   flush(): Promise<void>;

@@ -80,7 +80,11 @@ const limited = {
 const authBody = (schema: object) => ({ required: true, content: { "application/json": { schema } } });
 const betterAuthError = (description: string) =>
   jsonBody({ type: "object", properties: { code: { type: "string" }, message: { type: "string" } }, required: ["message"] }, description);
+/** The whole-store audit and repair: an admin signed in (never an API key), or a scheduler's CRON_SECRET; own-tasks audits take any credential. */
 const adminOnly = [{ sessionCookie: [] }, { apiKey: [] }, { cronSecret: [] }];
+/** Managing API keys takes the person, signed in: a key can't make, list or revoke keys. */
+const personOnly = [{ sessionCookie: [] }];
+const notWithAKey = "Sent with an API key (managing keys takes a signed-in session)";
 
 export function openApiDocument() {
   return {
@@ -187,7 +191,7 @@ export function openApiDocument() {
             "200": jsonBody(ref("AuditReport"), "The audit report."),
             "400": error("Bad scope."),
             ...needsCredential,
-            "403": error("scope=all needs an admin account or the CRON_SECRET."),
+            "403": error("scope=all needs an admin signed in (an email in ADMIN_EMAILS; never an API key) or the CRON_SECRET."),
             ...unavailable,
           },
         },
@@ -201,7 +205,7 @@ export function openApiDocument() {
             responses: {
               "200": jsonBody(ref("RepairResult"), "Repairs done and still owed."),
               ...needsCredential,
-              "403": error(m === "get" ? "Signed in, but GET runs repairs only for the CRON_SECRET." : "Signed in, but not an admin."),
+              "403": error(m === "get" ? "Signed in, but GET runs repairs only for the CRON_SECRET." : "Not an admin signed in (API keys never are), or an admin's cookie from another origin."),
               ...unavailable,
             },
           },
@@ -210,26 +214,33 @@ export function openApiDocument() {
       "/api/keys": {
         get: {
           summary: "Your API keys (never their secrets)",
-          security: signedIn,
-          responses: { "200": jsonBody(ref("ApiKeyList"), "Newest first."), ...needsCredential, ...unavailable },
+          security: personOnly,
+          responses: { "200": jsonBody(ref("ApiKeyList"), "Newest first."), ...needsCredential, "403": error(`${notWithAKey}.`), ...unavailable },
         },
         post: {
           summary: "Create an API key; the secret is in this answer only",
-          security: signedIn,
+          security: personOnly,
           requestBody: { required: true, content: { "application/json": { schema: ref("CreateApiKey") } } },
-          responses: { "201": jsonBody(ref("NewApiKey"), "The key, with its secret."), ...writeBodyErrors, ...needsCredential, ...crossOrigin, ...limited, ...unavailable },
+          responses: {
+            "201": jsonBody(ref("NewApiKey"), "The key, with its secret."),
+            ...writeBodyErrors,
+            ...needsCredential,
+            "403": error(`${notWithAKey}, or a cookie-authenticated write from another origin.`),
+            ...limited,
+            ...unavailable,
+          },
         },
       },
       "/api/keys/{id}": {
         parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" } }],
         delete: {
           summary: "Revoke an API key: it stops working at once, on every instance",
-          security: signedIn,
+          security: personOnly,
           responses: {
             "204": { description: "Revoked." },
             "400": error("Invalid id."),
             ...needsCredential,
-            ...crossOrigin,
+            "403": error(`${notWithAKey}, or a cookie-authenticated write from another origin.`),
             ...limited,
             "404": error("No such key of yours."),
             ...unavailable,
@@ -258,7 +269,8 @@ export function openApiDocument() {
           }),
           responses: {
             "200": { ...jsonBody({ type: "object" }, "Signed up; Set-Cookie carries the session."), headers: { "Set-Cookie": { schema: { type: "string" } } } },
-            "400": betterAuthError("Bad email, or a password outside 8..128 characters."),
+            "400": betterAuthError("Bad email, or a password outside 8..128 characters; a blank or overlong name comes as the Error shape, naming `name`."),
+            "415": error("Body not sent as application/json."),
             "403": betterAuthError("A browser request from another origin."),
             "422": betterAuthError("An account with this email exists."),
             "429": { ...error("Too many sign-ups from this address (RATE_LIMIT_SIGN_UPS_PER_IP)."), headers: limited["429"].headers },
@@ -272,7 +284,9 @@ export function openApiDocument() {
           requestBody: authBody({ type: "object", required: ["email", "password"], properties: { email: { type: "string" }, password: { type: "string" } } }),
           responses: {
             "200": { ...jsonBody({ type: "object" }, "Signed in; Set-Cookie carries the session."), headers: { "Set-Cookie": { schema: { type: "string" } } } },
+            "400": betterAuthError("Not an email address."),
             "401": betterAuthError("Wrong email or password (one answer for both)."),
+            "415": error("Body not sent as application/json."),
             "403": betterAuthError("A browser request from another origin."),
             "429": { ...error("Too many failed sign-ins from this address or for this email."), headers: limited["429"].headers },
           },

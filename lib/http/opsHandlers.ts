@@ -1,7 +1,7 @@
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { Principal } from "../auth";
-import { findUserEmail } from "../auth/queries";
+import { checkOrigin } from "../auth/origin";
 import { env, resolveCacheDriver } from "../env";
 import { attachStore, metrics } from "../metrics";
 import type { TaskStore } from "../store/taskStore";
@@ -17,6 +17,7 @@ import { json, parseWith } from "./responses";
 //   /api/cache/state    a signed-in user (cookie or API key): their own tasks and events
 //   /api/cache/audit    a signed-in user: their own tasks; ?scope=all: an admin or `Bearer $CRON_SECRET`
 //   /api/cache/repair   POST: an admin or `Bearer $CRON_SECRET`; GET: only the bearer (cron schedulers)
+// An admin is a person signed in (session cookie) with an email in ADMIN_EMAILS; an API key never is.
 
 export type OpsContext = {
   store: () => Promise<TaskStore>;
@@ -39,10 +40,10 @@ export async function defaultOpsContext(): Promise<OpsContext> {
   };
 }
 
+/** Compared as digests, so neither the secret's bytes nor its length show in the timing. */
 function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  const digest = (s: string) => createHash("sha256").update(s).digest();
+  return timingSafeEqual(digest(given), digest(expected));
 }
 
 function bearer(req: Request): string | null {
@@ -51,19 +52,17 @@ function bearer(req: Request): string | null {
 }
 
 /** A scheduler with the CRON_SECRET, a user (admin or not), or nobody. */
-type OpsCaller = { kind: "scheduler" } | { kind: "user"; userId: string; admin: boolean } | null;
+type OpsCaller = { kind: "scheduler" } | { kind: "user"; userId: string; admin: boolean; principal: Principal } | null;
 
 async function callerOf(ctx: OpsContext, req: Request): Promise<OpsCaller> {
   const token = bearer(req);
   if (token !== null && ctx.cronSecret !== undefined && sameSecret(token, ctx.cronSecret)) return { kind: "scheduler" };
   const principal = await ctx.principal(req);
   if (!principal) return null;
-  let email = principal.email;
-  if (email === undefined && ctx.adminEmails.length > 0) {
-    const store = await ctx.store();
-    email = await store.db(() => findUserEmail(store.database.db, { userId: principal.userId }), { count: false });
-  }
-  return { kind: "user", userId: principal.userId, admin: email !== undefined && ctx.adminEmails.includes(email.toLowerCase()) };
+  // Admin power comes with a signed-in person, never with an API key: a key is a long-lived
+  // secret handed to a program, and a leaked one must not reach every user's data.
+  const email = principal.via === "session" ? principal.email : undefined;
+  return { kind: "user", userId: principal.userId, admin: email !== undefined && ctx.adminEmails.includes(email.toLowerCase()), principal };
 }
 
 function unauthorized(what: string) {
@@ -124,9 +123,9 @@ const auditQuerySchema = z.strictObject({
  */
 export function auditCache(ctx: OpsContext, req: Request): Promise<Response> {
   return handle(async () => {
-    const query = parseWith(auditQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
     const caller = await callerOf(ctx, req);
     if (!caller) throw unauthorized("Sign in to audit your tasks' cache, or send the CRON_SECRET as a bearer token.");
+    const query = parseWith(auditQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
     const store = await ctx.store();
     if (caller.kind === "user" && query.scope !== "all") return json(await store.audit(caller.userId));
     if (caller.kind === "user" && !caller.admin) throw forbidden();
@@ -148,6 +147,7 @@ export function repairCache(ctx: OpsContext, req: Request): Promise<Response> {
         req.method === "GET" ? "GET runs a repair only for schedulers with the CRON_SECRET; admins POST." : "This needs an admin account (ADMIN_EMAILS) or the CRON_SECRET.",
       );
     }
+    if (caller.kind === "user") checkOrigin(req, caller.principal);
     return json(await (await ctx.store()).repairNow());
   });
 }
@@ -168,8 +168,9 @@ const cacheStateQuerySchema = z.strictObject({
 
 /**
  * GET /api/cache/state?ids=1,2&after=N: what the cache lab page shows, for the caller only: the
- * cache and Postgres side by side for those of the caller's tasks, the hit ratio since start, the
- * breaker, and the caller's cache events after N.
+ * cache and Postgres side by side for those of the caller's tasks, the caller's hit ratio and
+ * counters, the repairs this instance owes the caller, the breaker, and the caller's cache events
+ * after N. Nothing about other users: process-wide numbers are in /api/metrics.
  */
 export function cacheState(ctx: Pick<OpsContext, "store" | "principal">, req: Request): Promise<Response> {
   return handle(async () => {
@@ -177,14 +178,15 @@ export function cacheState(ctx: Pick<OpsContext, "store" | "principal">, req: Re
     const principal = await ctx.principal(req);
     if (!principal) throw unauthorized("Sign in to see your tasks in the cache.");
     const store = await ctx.store();
+    const mine = store.events.forUser(principal.userId);
     return json({
       driver: store.cacheDriverName,
       breaker: store.cache?.breakerState ?? null,
-      hitRatio: store.events.hitRatio,
-      counts: store.events.counts,
-      pendingRepairs: store.pendingRepairCount,
+      hitRatio: mine.hitRatio,
+      counts: mine.counts,
+      pendingRepairs: store.ledger.countFor(principal.userId),
       tasks: query.ids ? await store.inspect(principal.userId, query.ids) : [],
-      events: store.events.recent(query.after ?? 0, principal.userId),
+      events: mine.recent(query.after ?? 0),
     });
   });
 }

@@ -1,13 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { log } from "../log";
 import { metrics } from "../metrics";
+import { env } from "../env";
 import { errorResponse } from "./responses";
+import { HSTS_VALUE, servedOverHttps } from "./securityHeaders";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * Wraps a route handler: accepts or makes a request id (echoed as x-request-id), logs one line per
  * request (method, route, status, duration, cache outcome, request id) and records its duration.
+ * Adds HSTS when the request came over https (decided now, not at build time).
  */
 export function withRequestLog<C>(route: string, handler: (req: Request, context: C) => Promise<Response>) {
   return async (req: Request, context: C): Promise<Response> => {
@@ -22,6 +25,7 @@ export function withRequestLog<C>(route: string, handler: (req: Request, context
     }
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
     res.headers.set("x-request-id", requestId);
+    if (servedOverHttps(req, env.BETTER_AUTH_URL)) res.headers.set("Strict-Transport-Security", HSTS_VALUE);
     log.info("request", {
       requestId,
       method: req.method,

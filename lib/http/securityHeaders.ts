@@ -26,12 +26,23 @@ export function pageCsp({ nonce, dev, https }: Options): string {
 /** The policy for everything that is not a page. */
 export const NON_DOCUMENT_CSP = "default-src 'none'; frame-ancestors 'none'";
 
-/** Headers for every response; HSTS only when the app is served over https. */
+export const HSTS_VALUE = "max-age=63072000; includeSubDomains";
+
+/**
+ * Whether this response goes out over https, decided per request at run time (next.config's
+ * headers are fixed when the app is built, and one build may run behind https or not): the app's
+ * configured URL is https, or the proxy in front says the request came over https.
+ */
+export function servedOverHttps(req: Request, configuredUrl: string | undefined): boolean {
+  return (configuredUrl ?? "").startsWith("https:") || req.headers.get("x-forwarded-proto") === "https" || req.url.startsWith("https:");
+}
+
+/** Headers for every response, fixed at build time; HSTS only when the build knows the app is https. */
 export function baseSecurityHeaders(https: boolean): Array<{ key: string; value: string }> {
   return [
     { key: "X-Content-Type-Options", value: "nosniff" },
     { key: "Referrer-Policy", value: "strict-origin-when-cross-origin" },
     { key: "X-Frame-Options", value: "DENY" },
-    ...(https ? [{ key: "Strict-Transport-Security", value: "max-age=63072000; includeSubDomains" }] : []),
+    ...(https ? [{ key: "Strict-Transport-Security", value: HSTS_VALUE }] : []),
   ];
 }

@@ -1,4 +1,5 @@
-import { REVOCATION_TTL_SECONDS } from "../cache";
+import { REVOCATION_TTL_SECONDS, type Cache } from "../cache";
+import { CacheUnavailableError } from "../cache/types";
 import { log } from "../log";
 import * as queries from "../tasks/queries";
 import { PG_INT_MAX } from "../tasks/schema";
@@ -7,6 +8,8 @@ import type { TaskStore } from "./taskStore";
 const REPAIR_BATCH = 500;
 
 type Owed = { tasks: Map<number, number>; indexDirty: boolean };
+/** One user's share of a repair pass: task ids to rewrite, and whether to drop the list index. */
+type UserWork = { ids: Set<number>; dropIndex: boolean };
 
 /**
  * The repair ledger: cache writes that Postgres committed but the cache did not take (or took too
@@ -50,6 +53,15 @@ export class RepairLedger {
     return n;
   }
 
+  /** Repairs this instance owes for one user (what that user's cache lab shows). */
+  countFor(userId: string): number {
+    let n = 0;
+    const owed = this.owed.get(userId);
+    if (owed) n += owed.tasks.size + (owed.indexDirty ? 1 : 0);
+    for (const a of this.authOwed.values()) if (a.userId === userId) n++;
+    return n;
+  }
+
   owes(userId: string): boolean {
     return this.owed.has(userId);
   }
@@ -80,7 +92,8 @@ export class RepairLedger {
   /** Records that the cached copy of auth value `key` (a revoked session or key) must be deleted. */
   async recordAuth(userId: string, key: string, reason: unknown): Promise<void> {
     this.authOwed.set(key, { userId, seq: ++this.seq });
-    this.store.events.record("repair-recorded", { detail: `auth value: ${describe(reason)}` });
+    // Tagged with its owner when known, so it shows in that user's cache lab and nobody else's.
+    this.store.events.record("repair-recorded", { userId: userId === "" ? undefined : userId, detail: `auth value: ${describe(reason)}` });
     try {
       await this.store.db(() => queries.recordCacheRepair(this.store.database.db, { kind: "auth", userId, key }), { count: false });
     } catch {
@@ -99,12 +112,27 @@ export class RepairLedger {
    * deleted task is tombstoned above any version), a dirty list index is dropped, owed auth deletes
    * are retried, and each record is cleared once done. Long-lived servers run it on a timer;
    * serverless deploys call /api/cache/repair from a scheduler.
+   *
+   * Each user's repairs succeed or fail on their own: a user whose slot keeps failing keeps their
+   * records owed in this process (their reads stay on Postgres), and everyone else's are still
+   * carried out, including the settling of an outage.
    */
   pass(userId?: string): Promise<{ repaired: number; remaining: number }> {
     const cache = this.store.cache;
     if (!cache) return Promise.resolve({ repaired: 0, remaining: 0 });
     return this.store.flights.do(`repair:${userId ?? "*"}`, async () => {
       const outagesAtStart = this.outages;
+      const settling = userId === undefined && outagesAtStart > 0;
+      if (settling) {
+        // Reach the cache before reading the table: repairs recorded before this point are all in
+        // the table read below, and the cache is known to be back. While it is still down, a pass
+        // settles nothing (what other instances record meanwhile must be read after it returns).
+        const reachable = await cache.run("ping", () => cache.driver.ping(), "cache").then(
+          () => true,
+          () => false,
+        );
+        if (!reachable) return { repaired: 0, remaining: this.count };
+      }
       let durable: queries.CacheRepair[] = [];
       let durableRead = false;
       try {
@@ -114,7 +142,7 @@ export class RepairLedger {
         // Postgres is down: repairs need it anyway; in-process ones are retried next pass.
       }
       // What to do, per user: task ids, whether to drop the index, and the durable rows it clears.
-      const work = new Map<string, { ids: Set<number>; dropIndex: boolean }>();
+      const work = new Map<string, UserWork>();
       const workFor = (u: string) => {
         let w = work.get(u);
         if (!w) work.set(u, (w = { ids: new Set(), dropIndex: false }));
@@ -126,69 +154,106 @@ export class RepairLedger {
         for (const id of owed.tasks.keys()) w.ids.add(id);
         w.dropIndex ||= owed.indexDirty;
       }
-      const authKeys = new Map<string, number | undefined>();
-      if (userId === undefined) for (const [key, owed] of this.authOwed) authKeys.set(key, owed.seq);
+      const authKeys = new Map<string, { userId: string; seq?: number }>();
+      if (userId === undefined) for (const [key, owed] of this.authOwed) authKeys.set(key, { userId: owed.userId, seq: owed.seq });
       for (const r of durable) {
         if (r.kind === "task") {
           const w = workFor(r.userId);
           w.ids.add(r.taskId);
           w.dropIndex ||= r.indexDirty;
         } else if (!authKeys.has(r.key)) {
-          authKeys.set(r.key, undefined);
+          authKeys.set(r.key, { userId: r.userId });
         }
       }
-      let repaired = 0;
+      const progress = { repaired: 0 };
 
-      for (const [key, seq] of authKeys) {
-        await cache.run("authDelete", () => cache.driver.revokeValue(key, REVOCATION_TTL_SECONDS), "auth value");
-        if (seq !== undefined && this.authOwed.get(key)?.seq === seq) this.authOwed.delete(key);
-        const record = durable.find((r) => r.kind === "auth" && r.key === key);
-        if (record) await this.passDb(() => queries.clearCacheRepair(this.store.database.db, record));
-        repaired++;
-        this.store.stats.repairs++;
+      for (const [key, owed] of authKeys) {
+        try {
+          await cache.run("authDelete", () => cache.driver.revokeValue(key, REVOCATION_TTL_SECONDS), "auth value");
+          if (owed.seq !== undefined && this.authOwed.get(key)?.seq === owed.seq) this.authOwed.delete(key);
+          const record = durable.find((r) => r.kind === "auth" && r.key === key);
+          if (record) await this.passDb(() => queries.clearCacheRepair(this.store.database.db, record));
+          progress.repaired++;
+          this.store.stats.repairs++;
+        } catch (err) {
+          this.noteFailure(err, { subject: "auth value" });
+          // Owed here too now, even if another instance recorded it: no cached auth value is trusted until it is done.
+          if (!this.authOwed.has(key)) this.authOwed.set(key, { userId: owed.userId, seq: ++this.seq });
+        }
       }
 
       for (const [u, w] of work) {
-        const slot = cache.driver.forUser(u);
-        const owed = this.owed.get(u);
-        if (w.dropIndex) {
-          const wasDirty = owed?.indexDirty ?? false;
-          if (owed) owed.indexDirty = false;
-          try {
-            await cache.run("dropIndex", () => slot.dropIndex(), `{u:${u}}`);
-          } catch (err) {
-            if (owed) owed.indexDirty ||= wasDirty;
-            throw err;
-          }
+        try {
+          await this.repairUser(cache, u, w, durable, progress);
+        } catch (err) {
+          this.noteFailure(err, { userId: u });
+          this.keepOwed(u, w);
         }
-        for (const id of w.ids) {
-          const seq = owed?.tasks.get(id);
-          const epoch = await this.store.captureEpoch(u);
-          if (!epoch) throw new Error("cache epoch unavailable");
-          const task = await this.passDb(() => queries.getTaskById(this.store.database.db, { userId: u, id }));
-          // Ids are never reused, so a deleted task can be tombstoned above any version it ever had.
-          const result = await cache.run("repair", () => (task ? slot.putTask(task, epoch) : slot.putTombstone(id, PG_INT_MAX, epoch)), `{u:${u}}:task:${id}`);
-          this.store.noteResults(u, [result]);
-          if (result === "stale-epoch") throw new Error("cache epoch changed during repair");
-          repaired++;
-          this.store.stats.repairs++;
-          this.store.events.record("repair", {
-            userId: u,
-            taskId: id,
-            version: task?.version,
-            detail: task ? "rewritten from Postgres" : "tombstoned: gone from Postgres",
-          });
-          if (seq !== undefined && owed?.tasks.get(id) === seq) owed.tasks.delete(id);
-          const record = durable.find((r) => r.kind === "task" && r.taskId === id);
-          if (record) await this.passDb(() => queries.clearCacheRepair(this.store.database.db, record));
-        }
-        if (owed && owed.tasks.size === 0 && !owed.indexDirty) this.owed.delete(u);
       }
-      if (repaired > 0) log.info("cache repaired", { repaired, remaining: this.count });
-      // A full pass that read the table and repaired all it found settles the outage it followed.
-      if (userId === undefined && durableRead && durable.length < REPAIR_BATCH && this.outages === outagesAtStart) this.outages = 0;
-      return { repaired, remaining: this.count };
+      if (progress.repaired > 0) log.info("cache repaired", { repaired: progress.repaired, remaining: this.count });
+      // A full pass that reached the cache and then read the whole table settles the outage it
+      // followed: whatever it could not repair is now owed in this process, and gates only its user.
+      if (settling && durableRead && durable.length < REPAIR_BATCH && this.outages === outagesAtStart) this.outages = 0;
+      return { repaired: progress.repaired, remaining: this.count };
     });
+  }
+
+  /** One user's share of a pass. Throws on the first failure; what is done is taken out of `w`. */
+  private async repairUser(cache: Cache, u: string, w: UserWork, durable: queries.CacheRepair[], progress: { repaired: number }): Promise<void> {
+    const slot = cache.driver.forUser(u);
+    const owed = this.owed.get(u);
+    if (w.dropIndex) {
+      const wasDirty = owed?.indexDirty ?? false;
+      if (owed) owed.indexDirty = false;
+      try {
+        await cache.run("dropIndex", () => slot.dropIndex(), `{u:${u}}`);
+        w.dropIndex = false;
+      } catch (err) {
+        if (owed) owed.indexDirty ||= wasDirty;
+        throw err;
+      }
+    }
+    for (const id of w.ids) {
+      const seq = owed?.tasks.get(id);
+      const epoch = await this.store.captureEpoch(u);
+      if (!epoch) throw new Error("cache epoch unavailable");
+      const task = await this.passDb(() => queries.getTaskById(this.store.database.db, { userId: u, id }));
+      // Ids are never reused, so a deleted task can be tombstoned above any version it ever had.
+      const result = await cache.run("repair", () => (task ? slot.putTask(task, epoch) : slot.putTombstone(id, PG_INT_MAX, epoch)), `{u:${u}}:task:${id}`);
+      this.store.noteResults(u, [result]);
+      if (result === "stale-epoch") throw new Error("cache epoch changed during repair");
+      w.ids.delete(id);
+      progress.repaired++;
+      this.store.stats.repairs++;
+      this.store.events.record("repair", {
+        userId: u,
+        taskId: id,
+        version: task?.version,
+        detail: task ? "rewritten from Postgres" : "tombstoned: gone from Postgres",
+      });
+      if (seq !== undefined && owed?.tasks.get(id) === seq) owed.tasks.delete(id);
+      const record = durable.find((r) => r.kind === "task" && r.taskId === id);
+      if (record) await this.passDb(() => queries.clearCacheRepair(this.store.database.db, record));
+    }
+    if (owed && owed.tasks.size === 0 && !owed.indexDirty) this.owed.delete(u);
+  }
+
+  /**
+   * A user's repair failed part way: what is left (including what only the table named, recorded
+   * by another instance) is owed in this process, so this user's reads stay on Postgres until a
+   * later pass carries it out. The table rows stay too, for every other instance.
+   */
+  private keepOwed(u: string, w: UserWork): void {
+    if (w.ids.size === 0 && !w.dropIndex) return;
+    const owed = this.owed.get(u) ?? { tasks: new Map<number, number>(), indexDirty: false };
+    for (const id of w.ids) if (!owed.tasks.has(id)) owed.tasks.set(id, ++this.seq);
+    owed.indexDirty ||= w.dropIndex;
+    this.owed.set(u, owed);
+  }
+
+  private noteFailure(err: unknown, context: Record<string, unknown>): void {
+    // An unreachable cache is logged once, by the breaker; a failure of one slot is logged here.
+    if (!(err instanceof CacheUnavailableError)) log.warn("cache repair failed; still owed", { ...context, reason: describe(err) });
   }
 }
 

@@ -7,7 +7,7 @@ import { log } from "../log";
 import { SingleFlight } from "../singleFlight";
 import { RepairLedger } from "./repairs";
 import { UserTaskStore } from "./userTasks";
-import { auditAll, auditUser, inspectTasks, type CacheAuditReport, type TaskCacheView } from "./views";
+import { auditAll, auditUser, inspectTasks, type AuditOptions, type CacheAuditReport, type TaskCacheView } from "./views";
 
 /**
  * Points where tests can pause the store to force an interleaving (tests/consistency). Production
@@ -160,9 +160,12 @@ export class TaskStore {
     return inspectTasks(this, userId, ids);
   }
 
-  /** The cache compared with Postgres: one user's tasks, or (no user) every user's, in bounded batches. */
-  audit(userId?: string, options?: { batchSize?: number; pauseMs?: number }): Promise<CacheAuditReport> {
-    return userId === undefined ? auditAll(this, options) : auditUser(this, userId);
+  /**
+   * The cache compared with Postgres, in bounded batches: one user's tasks (cost: that user's tasks
+   * only), or (no user) every user's (a walk of the whole keyspace, with pauses between batches).
+   */
+  audit(userId?: string, options?: AuditOptions): Promise<CacheAuditReport> {
+    return userId === undefined ? auditAll(this, options) : auditUser(this, userId, options);
   }
 
   /** Round trips to Postgres and to the cache, each bounded by `timeoutMs`: for /api/health. */

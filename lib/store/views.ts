@@ -1,5 +1,6 @@
-import type { CacheDriverName } from "../cache";
+import type { Cache, CacheDriverName } from "../cache";
 import type { CachedTask } from "../cache/types";
+import { TaskError } from "../tasks/errors";
 import * as queries from "../tasks/queries";
 import type { Task } from "../tasks/schema";
 import type { TaskStore } from "./taskStore";
@@ -118,82 +119,256 @@ function recorder(report: CacheAuditReport) {
   };
 }
 
-/** Compares the user's list index (when complete) with the user's ids in Postgres. */
-async function auditIndex(store: TaskStore, userId: string, report: CacheAuditReport): Promise<void> {
-  const slot = store.cache?.driver.forUser(userId);
-  if (!slot) return;
-  const indexed = await slot.readWholeIndex();
-  if (!indexed) return;
-  report.listsChecked++;
-  const record = recorder(report);
-  const inPostgres = new Set(await store.db(() => queries.listAllTaskIds(store.database.db, { userId }), { count: false }));
-  const inIndex = new Set(indexed);
-  for (const id of indexed) if (!inPostgres.has(id)) record("ghost", id, "in list", "absent");
-  for (const id of inPostgres) if (!inIndex.has(id)) record("missingFromList", id, "not in list", "present");
+export type AuditOptions = {
+  /** Ids (or keys) read per round trip, and per Postgres page. */
+  batchSize?: number;
+  /** Pause between batches, so live requests keep their latency (the whole-store audit). */
+  pauseMs?: number;
+};
+
+/** Disagreements waiting for their second look, at most; past this many they are re-read at once. */
+const SUSPECTS_MAX = 1_000;
+
+/**
+ * One cache read of an audit: under the timeout and breaker, like every cache call. A cache that
+ * can't be read can't be audited: that is a 503, not a report.
+ */
+async function auditRead<T>(cache: Cache, fn: () => Promise<T>, subject: string): Promise<T> {
+  try {
+    return await cache.run("audit", fn, subject);
+  } catch (err) {
+    throw new TaskError("service_unavailable", "The cache can't be read right now, so it can't be audited. Try again shortly.", { cause: err });
+  }
 }
 
 /**
- * Compares one user's cached entries and list index with Postgres. Exact when writes have stopped;
- * under writes, each disagreement is re-read once so an in-flight write isn't reported.
+ * Entries that disagreed with Postgres once, per user. Each is read again (entry and row) before
+ * it is reported, so a write caught between its commit and its write-through isn't reported as
+ * drift; they wait, so that write has time to land, but never more than SUSPECTS_MAX of them.
  */
-export async function auditUser(store: TaskStore, userId: string): Promise<CacheAuditReport> {
-  const report = emptyReport(store, "user");
-  const slot = store.cache?.driver.forUser(userId);
-  if (!slot) return report;
-  const db = store.database.db;
-  const suspects: number[] = [];
-  for await (const batch of slot.scanEntries(500)) {
-    report.checked += batch.length;
-    const ids = batch.map((b) => b.id);
-    const rows = new Map((await store.db(() => queries.getTasksByIds(db, { userId, ids }), { count: false })).map((t) => [t.id, t]));
-    for (const { id, entry } of batch) if (judge(entry, rows.get(id))) suspects.push(id);
+class Suspects {
+  private readonly byUser = new Map<string, number[]>();
+  private size = 0;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly cache: Cache,
+    private readonly record: ReturnType<typeof recorder>,
+    private readonly batchSize: number,
+  ) {}
+
+  async add(userId: string, id: number): Promise<void> {
+    const ids = this.byUser.get(userId);
+    if (ids) ids.push(id);
+    else this.byUser.set(userId, [id]);
+    if (++this.size >= SUSPECTS_MAX) await this.recheck();
   }
+
+  async recheck(): Promise<void> {
+    const db = this.store.database.db;
+    for (const [userId, ids] of this.byUser) {
+      const slot = this.cache.driver.forUser(userId);
+      for (let i = 0; i < ids.length; i += this.batchSize) {
+        const chunk = ids.slice(i, i + this.batchSize);
+        const [entries, rows] = await Promise.all([
+          auditRead(this.cache, () => slot.getTasks(chunk), `{u:${userId}}`),
+          this.store.db(() => queries.getTasksByIds(db, { userId, ids: chunk }), { count: false }),
+        ]);
+        const byId = new Map(rows.map((t) => [t.id, t]));
+        chunk.forEach((id, j) => {
+          const entry = entries[j] ?? { state: "miss" };
+          const row = byId.get(id);
+          const kind = judge(entry, row);
+          if (kind) this.record(kind, id, describe(entry), row ? `v${row.version}` : "absent");
+        });
+      }
+    }
+    this.byUser.clear();
+    this.size = 0;
+  }
+}
+
+/**
+ * Newest-first ids from a paged source (a list index, or Postgres), one page in memory at a time.
+ * `peek()` is undefined at the end, null when the source vanished (an index dropped mid-walk).
+ */
+class IdPages {
+  private page: number[] = [];
+  private at = 0;
+  private last = false;
+  private before: number | undefined;
+
+  constructor(
+    private readonly fetch: (beforeId: number | undefined) => Promise<number[] | null>,
+    private readonly pageSize: number,
+    first?: number[],
+  ) {
+    if (first) this.take(first);
+  }
+
+  async peek(): Promise<number | undefined | null> {
+    if (this.at < this.page.length) return this.page[this.at];
+    if (this.last) return undefined;
+    const page = await this.fetch(this.before);
+    if (page === null) return null;
+    this.take(page);
+    return this.page[0];
+  }
+
+  advance(): void {
+    this.at++;
+  }
+
+  private take(page: number[]) {
+    this.page = page;
+    this.at = 0;
+    this.last = page.length < this.pageSize;
+    if (page.length > 0) this.before = page[page.length - 1];
+  }
+}
+
+/**
+ * Compares the user's complete list index (if any) with the user's ids in Postgres, walking both
+ * newest first a page at a time. Ids only the index has are ghosts in the list (`onListGhosts` is
+ * told them, a page at a time); ids only Postgres has are missing from the list. List findings are
+ * not read twice: under live writes, a create or delete in flight can show as one.
+ */
+async function auditIndex(
+  store: TaskStore,
+  cache: Cache,
+  userId: string,
+  report: CacheAuditReport,
+  { pageSize, pause, onListGhosts }: { pageSize: number; pause: () => Promise<void>; onListGhosts?: (ids: number[]) => Promise<void> },
+): Promise<void> {
+  const slot = cache.driver.forUser(userId);
+  const readIndex = (beforeId: number | undefined) => auditRead(cache, () => slot.getIndexPage({ beforeId, limit: pageSize }), `{u:${userId}}`);
+  const first = await readIndex(undefined);
+  if (!first) return;
+  report.listsChecked++;
   const record = recorder(report);
-  for (const id of suspects) {
-    const [entry, row] = await Promise.all([slot.getTask(id), store.db(() => queries.getTaskById(db, { userId, id }), { count: false })]);
-    const kind = judge(entry, row);
-    if (kind) record(kind, id, describe(entry), row ? `v${row.version}` : "absent");
+  const index = new IdPages(
+    async (beforeId) => {
+      await pause();
+      return readIndex(beforeId);
+    },
+    pageSize,
+    first,
+  );
+  const postgres = new IdPages(
+    (beforeId) => store.db(() => queries.listTaskIds(store.database.db, { userId, beforeId, limit: pageSize }), { count: false }),
+    pageSize,
+  );
+  let ghosts: number[] = [];
+  const flushGhosts = async () => {
+    if (ghosts.length > 0 && onListGhosts) await onListGhosts(ghosts);
+    ghosts = [];
+  };
+  for (;;) {
+    const [inIndex, inPostgres] = [await index.peek(), await postgres.peek()];
+    // The index expired or was dropped mid-walk: there is no list left to compare.
+    if (inIndex === null || inPostgres === null) break;
+    if (inIndex === undefined && inPostgres === undefined) break;
+    if (inIndex !== undefined && (inPostgres === undefined || inIndex > inPostgres)) {
+      record("ghost", inIndex, "in list", "absent");
+      ghosts.push(inIndex);
+      if (ghosts.length >= pageSize) await flushGhosts();
+      index.advance();
+    } else if (inPostgres !== undefined && (inIndex === undefined || inPostgres > inIndex)) {
+      record("missingFromList", inPostgres, "not in list", "present");
+      postgres.advance();
+    } else {
+      index.advance();
+      postgres.advance();
+    }
   }
-  await auditIndex(store, userId, report);
+  await flushGhosts();
+}
+
+function finish(report: CacheAuditReport): CacheAuditReport {
   report.ok = report.stale === 0 && report.ghosts === 0 && report.missingFromList === 0;
   return report;
+}
+
+/**
+ * Compares one user's cache with Postgres, at a cost that grows with that user's tasks only: the
+ * user's rows are read from Postgres a page at a time and their entries by id (one MGET a page),
+ * then the list index is walked against the user's ids, and the entries of ids only the index
+ * has are read too. Every cache read goes through the breaker. Exact when writes have stopped;
+ * under writes, each disagreeing entry is re-read once so an in-flight write isn't reported.
+ *
+ * What it can't see: a cached entry whose id is neither the user's in Postgres nor in their list
+ * index (a deleted task whose tombstone write failed after its index was rebuilt, or a bug that
+ * cached a task in the wrong slot). Finding one would take a walk of the whole keyspace, which no
+ * signed-in user may trigger; the whole-store audit (admins, `npm run cache:audit`) does that walk,
+ * and the entry expires with its TTL.
+ */
+export async function auditUser(store: TaskStore, userId: string, { batchSize = 500 }: AuditOptions = {}): Promise<CacheAuditReport> {
+  const report = emptyReport(store, "user");
+  const cache = store.cache;
+  if (!cache) return report;
+  const slot = cache.driver.forUser(userId);
+  const db = store.database.db;
+  const suspects = new Suspects(store, cache, recorder(report), batchSize);
+  const check = async (ids: number[], rows: Map<number, Task>) => {
+    const entries = await auditRead(cache, () => slot.getTasks(ids), `{u:${userId}}`);
+    for (const [i, id] of ids.entries()) {
+      const entry = entries[i] ?? { state: "miss" };
+      if (entry.state !== "miss") report.checked++;
+      if (judge(entry, rows.get(id))) await suspects.add(userId, id);
+    }
+  };
+  // 1. Every task the user has in Postgres, against its cached entry.
+  let beforeId: number | undefined;
+  for (;;) {
+    const rows = await store.db(() => queries.listTasks(db, { userId, beforeId, limit: batchSize }), { count: false });
+    if (rows.length > 0) await check(rows.map((t) => t.id), new Map(rows.map((t) => [t.id, t])));
+    if (rows.length < batchSize) break;
+    beforeId = rows[rows.length - 1]?.id;
+  }
+  // 2. The list index against Postgres; the entries of ids only the index has are ghosts if live.
+  await auditIndex(store, cache, userId, report, { pageSize: batchSize, pause: async () => {}, onListGhosts: (ids) => check(ids, new Map()) });
+  await suspects.recheck();
+  return finish(report);
 }
 
 /**
  * The whole-store audit (admins, schedulers, `npm run cache:audit`): every cached entry of every
- * user, in batches of `batchSize` keys with a pause between batches so live requests keep their
- * latency, then every user's complete list index.
+ * user (a walk of the keyspace, `batchSize` keys per step), then every complete list index, page
+ * by page. Memory stays bounded by the batch size (and SUSPECTS_MAX), whatever the store holds,
+ * and it pauses `pauseMs` between batches so live requests keep their latency.
  */
-export async function auditAll(store: TaskStore, { batchSize = 500, pauseMs = 0 }: { batchSize?: number; pauseMs?: number } = {}): Promise<CacheAuditReport> {
+export async function auditAll(store: TaskStore, { batchSize = 500, pauseMs = 0 }: AuditOptions = {}): Promise<CacheAuditReport> {
   const report = emptyReport(store, "all");
-  const driver = store.cache?.driver;
-  if (!driver) return report;
+  const cache = store.cache;
+  if (!cache) return report;
   const db = store.database.db;
-  const suspects: Array<{ userId: string; id: number }> = [];
-  const users = new Set<string>();
-  for await (const batch of driver.scanAllEntries(batchSize)) {
+  const pause = () => (pauseMs > 0 ? new Promise<void>((r) => setTimeout(r, pauseMs)) : Promise.resolve());
+  const suspects = new Suspects(store, cache, recorder(report), batchSize);
+  const entries = cache.driver.scanAllEntries(batchSize);
+  for (;;) {
+    const step = await auditRead(cache, () => entries.next(), "every entry");
+    if (step.done) break;
+    const batch = step.value;
     report.checked += batch.length;
     const rows = await store.db(() => queries.getOwnedTasksByIds(db, { ids: batch.map((b) => b.id) }), { count: false });
     const byId = new Map(rows.map((r) => [r.task.id, r]));
     for (const { userId, id, entry } of batch) {
-      users.add(userId);
       const row = byId.get(id);
       // A row that belongs to someone else is, for this user's slot, a row that isn't there.
-      if (judge(entry, row && row.userId === userId ? row.task : undefined)) suspects.push({ userId, id });
+      if (judge(entry, row && row.userId === userId ? row.task : undefined)) await suspects.add(userId, id);
     }
-    if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    await pause();
   }
-  const record = recorder(report);
-  for (const { userId, id } of suspects) {
-    const slot = driver.forUser(userId);
-    const [entry, row] = await Promise.all([slot.getTask(id), store.db(() => queries.getTaskById(db, { userId, id }), { count: false })]);
-    const kind = judge(entry, row);
-    if (kind) record(kind, id, describe(entry), row ? `v${row.version}` : "absent");
+  await suspects.recheck();
+  const indexes = cache.driver.scanAllIndexes(batchSize);
+  for (;;) {
+    const step = await auditRead(cache, () => indexes.next(), "every list index");
+    if (step.done) break;
+    // SCAN may name a key twice (while Redis resizes its table): such a list is then counted twice.
+    for (const userId of new Set(step.value)) {
+      await auditIndex(store, cache, userId, report, { pageSize: batchSize, pause });
+      await pause();
+    }
   }
-  for (const userId of users) {
-    await auditIndex(store, userId, report);
-    if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
-  }
-  report.ok = report.stale === 0 && report.ghosts === 0 && report.missingFromList === 0;
-  return report;
+  return finish(report);
 }

@@ -59,9 +59,20 @@ export async function listTasks(db: Db, { userId, beforeId, limit }: { userId: s
   return rows.map(toTask);
 }
 
-/** Every id of the user, newest first: what the audit compares a list index with. */
+/** Every id of the user, newest first (tests compare a list index with it; the audits page with listTaskIds). */
 export async function listAllTaskIds(db: Db, { userId }: { userId: string }): Promise<number[]> {
   const rows = await db.select({ id: tasks.id }).from(tasks).where(eq(tasks.userId, userId)).orderBy(desc(tasks.id));
+  return rows.map((r) => r.id);
+}
+
+/** One page of the user's ids, newest first, strictly below `beforeId`: what the audits walk a list index with. */
+export async function listTaskIds(db: Db, { userId, beforeId, limit }: { userId: string; beforeId?: number; limit: number }): Promise<number[]> {
+  const rows = await db
+    .select({ id: tasks.id })
+    .from(tasks)
+    .where(beforeId === undefined ? eq(tasks.userId, userId) : and(eq(tasks.userId, userId), lt(tasks.id, beforeId)))
+    .orderBy(desc(tasks.id))
+    .limit(limit);
   return rows.map((r) => r.id);
 }
 
@@ -131,12 +142,21 @@ export async function deleteTask(
   return row;
 }
 
-/** Gives every task without an owner (rows from before accounts) to the account with `email`. */
+/**
+ * Gives every task without an owner (rows from before accounts) to the account with `email`. In the
+ * same transaction it records an index-dirty cache repair for the new owner (on the newest claimed
+ * task), so every instance drops that owner's cached list index, which lacks the claimed ids,
+ * whether or not the caller can reach the cache afterwards.
+ */
 export async function claimUnownedTasks(db: Db, { email }: { email: string }): Promise<{ userId: string; claimed: number } | null> {
-  const [owner] = await db.select({ id: user.id }).from(user).where(eq(user.email, email.toLowerCase()));
-  if (!owner) return null;
-  const rows = await db.update(tasks).set({ userId: owner.id }).where(isNull(tasks.userId)).returning({ id: tasks.id });
-  return { userId: owner.id, claimed: rows.length };
+  return db.transaction(async (tx) => {
+    const [owner] = await tx.select({ id: user.id }).from(user).where(eq(user.email, email.toLowerCase()));
+    if (!owner) return null;
+    const rows = await tx.update(tasks).set({ userId: owner.id }).where(isNull(tasks.userId)).returning({ id: tasks.id });
+    const newest = rows.reduce((max, r) => Math.max(max, r.id), 0);
+    if (newest > 0) await recordCacheRepair(tx, { kind: "task", userId: owner.id, taskId: newest, indexDirty: true });
+    return { userId: owner.id, claimed: rows.length };
+  });
 }
 
 // ---- cache repairs (the durable record of cache writes still owed) ----------------------------

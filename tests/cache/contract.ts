@@ -322,18 +322,52 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       expect(await conn.getValue("k")).toBe("v2");
     });
 
-    test("fillValue() writes only into an empty key", async () => {
-      expect(await conn.fillValue("k", "filled", 60)).toBe(true);
-      expect(await conn.fillValue("k", "again", 60)).toBe(false);
+    test("beginFill() parks a ticket only in an empty key, which reads as absent until fillValue() writes with it", async () => {
+      const ticket = await conn.beginFill("k", 10);
+      expect(ticket).toEqual(expect.any(String));
+      expect(await conn.getValue("k")).toBeNull();
+      expect(await conn.getAndDeleteValue("k")).toBeNull();
+      expect(await conn.beginFill("k", 10)).toBeNull();
+      expect(await conn.fillValue("k", "with another ticket", 60, `${ticket}x`)).toBe(false);
+      expect(await conn.fillValue("k", "filled", 60, ticket!)).toBe(true);
+      expect(await conn.getValue("k")).toBe("filled");
+      expect(await conn.fillValue("k", "again", 60, ticket!)).toBe(false);
+      expect(await conn.beginFill("k", 10)).toBeNull();
       expect(await conn.getValue("k")).toBe("filled");
     });
 
-    test("revokeValue() reads as absent, and neither a set nor a fill can bring the value back", async () => {
+    test("a revocation or a flush while a fill reads Postgres makes that fill refuse itself", async () => {
+      const revokedMeanwhile = await conn.beginFill("s1", 10);
+      await conn.revokeValue("s1", 60);
+      expect(await conn.fillValue("s1", "read before the sign-out", 60, revokedMeanwhile!)).toBe(false);
+      expect(await conn.getValue("s1")).toBeNull();
+      const flushedMeanwhile = await conn.beginFill("s2", 10);
+      await conn.flush();
+      expect(await conn.fillValue("s2", "read before the flush", 60, flushedMeanwhile!)).toBe(false);
+      expect(await conn.getValue("s2")).toBeNull();
+    });
+
+    test("replaceValue() replaces only a live value: never an absent key, a revocation or a fill in progress", async () => {
+      expect(await conn.replaceValue("absent", "v", 60)).toBe(false);
+      expect(await conn.getValue("absent")).toBeNull();
+      await conn.setValue("live", "v1", 60);
+      expect(await conn.replaceValue("live", "v2", 60)).toBe(true);
+      expect(await conn.getValue("live")).toBe("v2");
+      await conn.revokeValue("live", 60);
+      expect(await conn.replaceValue("live", "v3", 60)).toBe(false);
+      expect(await conn.getValue("live")).toBeNull();
+      const ticket = await conn.beginFill("filling", 10);
+      expect(await conn.replaceValue("filling", "v", 60)).toBe(false);
+      expect(await conn.fillValue("filling", "from Postgres", 60, ticket!)).toBe(true);
+    });
+
+    test("revokeValue() reads as absent, and neither a set, a replace nor a fill can bring the value back", async () => {
       await conn.setValue("session", "live", 60);
       await conn.revokeValue("session", 60);
       expect(await conn.getValue("session")).toBeNull();
-      expect(await conn.fillValue("session", "from a slow read", 60)).toBe(false);
+      expect(await conn.beginFill("session", 10)).toBeNull();
       expect(await conn.setValue("session", "from a slow refresh", 60)).toBe(false);
+      expect(await conn.replaceValue("session", "from a slow refresh", 60)).toBe(false);
       expect(await conn.getValue("session")).toBeNull();
       expect(await conn.getAndDeleteValue("session")).toBeNull();
     });
@@ -351,6 +385,17 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       expect(await conn.incrementValue("n", 60)).toBe(1);
       expect(await conn.incrementValue("n", 60)).toBe(2);
       expect(await conn.incrementValue("n", 60)).toBe(3);
+    });
+
+    test("decrementValue() takes one back, never below 0, and leaves an absent counter absent", async () => {
+      await conn.incrementValue("n", 60);
+      await conn.incrementValue("n", 60);
+      expect(await conn.decrementValue("n")).toBe(1);
+      expect(await conn.decrementValue("n")).toBe(0);
+      expect(await conn.decrementValue("n")).toBe(0);
+      expect(await conn.incrementValue("n", 60)).toBe(1);
+      expect(await conn.decrementValue("never-counted")).toBe(0);
+      expect(await conn.getValue("never-counted")).toBeNull();
     });
   });
 }

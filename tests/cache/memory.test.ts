@@ -24,7 +24,9 @@ describe("memory driver limits", () => {
     await driver.revokeValue("r", 5);
     now += 6_000;
     expect(await driver.getValue("s")).toBeNull();
-    expect(await driver.fillValue("r", "back after the revocation expired", 5)).toBe(true);
+    const ticket = await driver.beginFill("r", 5);
+    expect(ticket).not.toBeNull();
+    expect(await driver.fillValue("r", "back after the revocation expired", 5, ticket!)).toBe(true);
   });
 
   test("the oldest entries are dropped past maxEntries", async () => {

@@ -86,8 +86,24 @@ test("A program without a key, or with a revoked one, gets 401 on every task rou
   expect((await program.get("/api/tasks")).status()).toBe(200);
   expect((await person.delete(`/api/keys/${id}`)).status()).toBe(204);
   expect((await program.get("/api/tasks")).status()).toBe(401);
-  // better-auth's api-key routes are not served: keys are managed at /api/keys only.
+  // better-auth's api-key routes are not served: keys are managed at /api/keys only; nor are the
+  // account routes the product has no page for, each a way around the app's own checks.
   expect((await person.post("/api/auth/api-key/create", { data: { name: "around" } })).status()).toBe(404);
+  for (const [path, data] of [
+    ["/api/auth/update-user", { name: "x".repeat(5000) }],
+    ["/api/auth/change-password", { currentPassword: "whatever-it-was", newPassword: "a-new-password-1", revokeOtherSessions: true }],
+    ["/api/auth/revoke-sessions", {}],
+    ["/api/auth/delete-user", {}],
+  ] as const) {
+    const res = await person.post(path, { data });
+    expect(res.status(), path).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: "not_found" } });
+  }
+  // A key can't mint its own successor: managing keys takes the person, signed in.
+  const ownKey = await createApiKey(person, "program");
+  const keyed = await playwright.request.newContext({ baseURL, extraHTTPHeaders: { Authorization: `Bearer ${ownKey.key}` } });
+  expect((await keyed.post("/api/keys", { data: { name: "successor" } })).status()).toBe(403);
+  await keyed.dispose();
   await Promise.all([anonymous.dispose(), person.dispose(), program.dispose()]);
 });
 

@@ -130,8 +130,24 @@ describe.each(BACKENDS)("accounts, sessions and API keys on $name", (backend) =>
     expect(created.status).toBe(201);
     const page = (await (await listTasks(tasksOn(0), apiRequest("GET", "/api/tasks", { cookie }))).json()) as { tasks: Array<{ title: string }> };
     expect(page.tasks.map((t) => t.title)).toEqual(["from a program"]);
-    const used = (await (await listKeys(apiRequest("GET", "/api/keys", { key: body.key }), keysOn(0))).json()) as { keys: Array<{ lastUsedAt?: string }> };
+    const used = (await (await listKeys(apiRequest("GET", "/api/keys", { cookie }), keysOn(0))).json()) as { keys: Array<{ lastUsedAt?: string }> };
     expect(used.keys[0]?.lastUsedAt).toMatch(/^\d{4}-/);
+  });
+
+  test("an API key can't create, list or revoke keys: that takes the person, signed in (403)", async () => {
+    const { cookie } = await signUp(auths[0]!);
+    const { id, key } = (await (await createKey(apiRequest("POST", "/api/keys", { cookie }, { name: "program" }), keysOn(0))).json()) as { id: string; key: string };
+    for (const res of [
+      await createKey(apiRequest("POST", "/api/keys", { key }, { name: "successor" }), keysOn(0)),
+      await listKeys(apiRequest("GET", "/api/keys", { key }), keysOn(0)),
+      await deleteKey(apiRequest("DELETE", `/api/keys/${id}`, { key }), id, keysOn(0)),
+    ]) {
+      expect(res.status).toBe(403);
+      expect(await res.json()).toMatchObject({ error: { code: "forbidden" } });
+    }
+    const { keys } = (await (await listKeys(apiRequest("GET", "/api/keys", { cookie }), keysOn(0))).json()) as { keys: Array<{ name: string }> };
+    expect(keys.map((k) => k.name)).toEqual(["program"]);
+    expect(await who(0, apiRequest("GET", "/api/tasks", { key }))).not.toBeNull();
   });
 
   test("a revoked key stops working at once, on the instance that revoked it and on the other", async () => {
@@ -193,6 +209,63 @@ describe.each(BACKENDS)("accounts, sessions and API keys on $name", (backend) =>
     expect(page.tasks.map((t) => t.title)).toEqual(["same origin"]);
   });
 
+  test("a cookie write a browser marks as cross-site is refused on every write route, whichever header says so", async () => {
+    const { cookie } = await signUp(auths[0]!);
+    const { id } = (await (await createTask(tasksOn(0), apiRequest("POST", "/api/tasks", { cookie }, { title: "target" }))).json()) as { id: number };
+    const from = (headers: Record<string, string>) => ({ cookie, host: "app.test", "content-type": "application/json", ...headers });
+    const crossSite: Array<Record<string, string>> = [
+      { origin: "http://evil.example" },
+      { origin: "null" },
+      { origin: "http://app.test.evil.example" },
+      { "sec-fetch-site": "cross-site" },
+      { "sec-fetch-site": "same-site" },
+      { referer: "http://evil.example/page" },
+      { referer: "not a url" },
+    ];
+    for (const headers of crossSite) {
+      const label = JSON.stringify(headers);
+      const sends = [
+        () => createTask(tasksOn(0), new Request("http://app.test/api/tasks", { method: "POST", headers: from(headers), body: JSON.stringify({ title: "csrf" }) })),
+        () => updateTask(tasksOn(0), new Request(`http://app.test/api/tasks/${id}`, { method: "PATCH", headers: from(headers), body: JSON.stringify({ done: true }) }), String(id)),
+        () => deleteTask(tasksOn(0), new Request(`http://app.test/api/tasks/${id}`, { method: "DELETE", headers: from(headers) }), String(id)),
+        () => createKey(new Request("http://app.test/api/keys", { method: "POST", headers: from(headers), body: JSON.stringify({ name: "csrf" }) }), keysOn(0)),
+      ];
+      for (const send of sends) expect((await send()).status, label).toBe(403);
+    }
+    // Nothing changed: the task is as it was, and no key was made.
+    const task = (await (await getTask(tasksOn(0), apiRequest("GET", `/api/tasks/${id}`, { cookie }), String(id))).json()) as { version: number; done: boolean };
+    expect(task).toMatchObject({ version: 1, done: false });
+    expect(((await (await listKeys(apiRequest("GET", "/api/keys", { cookie }), keysOn(0))).json()) as { keys: unknown[] }).keys).toEqual([]);
+    // The browser's own page, and a program that sends a cookie but no browser headers at all.
+    const sameSite: Array<Record<string, string>> = [{ "sec-fetch-site": "same-origin", origin: "http://app.test" }, { referer: "http://app.test/" }, {}];
+    for (const headers of sameSite) {
+      const res = await updateTask(tasksOn(0), new Request(`http://app.test/api/tasks/${id}`, { method: "PATCH", headers: from(headers), body: JSON.stringify({ title: "renamed" }) }), String(id));
+      expect(res.status, JSON.stringify(headers)).toBe(200);
+    }
+  });
+
+  test("revoking every session of a person revokes each one, even after a flush emptied the cache's list of them", async () => {
+    const person = await signUp(auths[0]!);
+    const second = await signIn(auths[1]!, person.who);
+    for (const cookie of [person.cookie, second.cookie]) expect(await who(1, apiRequest("GET", "/api/tasks", { cookie }))).not.toBeNull();
+    await stores[0]!.cache!.driver.flush();
+    // Both sessions are cached again by a request each, from Postgres.
+    for (const cookie of [person.cookie, second.cookie]) expect(await who(0, apiRequest("GET", "/api/tasks", { cookie }))).not.toBeNull();
+    const revoked = await auths[0]!.api.revokeSessions({ headers: new Headers({ cookie: person.cookie }) });
+    expect(revoked).toMatchObject({ status: true });
+    for (const i of [0, 1]) {
+      for (const cookie of [person.cookie, second.cookie]) expect(await who(i, apiRequest("GET", "/api/tasks", { cookie }))).toBeNull();
+    }
+  });
+
+  test("better-auth's list of a person's sessions comes from Postgres, whatever the cache holds", async () => {
+    const person = await signUp(auths[0]!);
+    await signIn(auths[0]!, person.who);
+    await stores[0]!.cache!.driver.flush();
+    const sessions = await auths[0]!.api.listSessions({ headers: new Headers({ cookie: person.cookie }) });
+    expect(sessions).toHaveLength(2);
+  });
+
 
   test("another user's task id answers exactly like a missing id on every route, with and without If-Match / If-None-Match", async () => {
     const alice = await signUp(auths[0]!);
@@ -228,9 +301,17 @@ describe.each(BACKENDS)("accounts, sessions and API keys on $name", (backend) =>
     expect(sessionTokenOf(cookie, secret, false)).toBe(token);
     expect(sessionTokenOf(cookie, "another-secret-another-secret-12345", false)).toBeNull();
     const [name, value] = cookie.split("=") as [string, string];
-    const tampered = `${name}=${encodeURIComponent(`${token.slice(0, -1)}x.${decodeURIComponent(value).split(".")[1]}`)}`;
+    const tampered = `${name}=${encodeURIComponent(`${token.slice(0, -1)}${token.endsWith("x") ? "y" : "x"}.${decodeURIComponent(value).split(".")[1]}`)}`;
     expect(sessionTokenOf(tampered, secret, false)).toBeNull();
     expect(await who(0, apiRequest("GET", "/api/tasks", { cookie: tampered }))).toBeNull();
+    // The same signature spelled in ways Node's base64 decoder takes but better-call refuses.
+    const signature = decodeURIComponent(value).split(".")[1]!;
+    const spellings = [signature.replace(/=$/, ""), signature.replace(/\+/g, "-").replace(/\//g, "_"), `${signature.slice(0, 10)}!!${signature.slice(10)}`, ` ${signature}`];
+    for (const spelling of spellings.filter((s) => s !== signature)) {
+      const respelled = `${name}=${encodeURIComponent(`${token}.${spelling}`)}`;
+      expect(sessionTokenOf(respelled, secret, false), spelling).toBeNull();
+      expect(await who(0, apiRequest("GET", "/api/tasks", { cookie: respelled })), spelling).toBeNull();
+    }
   });
 
   test("a session due for its daily refresh is handed to better-auth, which extends it", async () => {

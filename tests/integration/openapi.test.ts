@@ -125,11 +125,17 @@ describe("OpenAPI document matches what the API really answers", () => {
     expect(Object.keys(tasksItem.patch.responses).sort()).toEqual(["200", "400", "401", "403", "404", "412", "413", "415", "429", "500", "503"]);
     expect(Object.keys(tasksItem.get.responses).sort()).toEqual(["200", "304", "400", "401", "404", "500", "503"]);
     expect(Object.keys(tasksItem.delete.responses).sort()).toEqual(["204", "400", "401", "403", "404", "412", "429", "500", "503"]);
-    // Every task and key operation says which credentials it takes.
-    for (const path of ["/api/tasks", "/api/tasks/{id}", "/api/keys", "/api/keys/{id}"] as const) {
+    // Every task and key operation says which credentials it takes: tasks a cookie or a key, keys only a cookie.
+    for (const [path, security] of [
+      ["/api/tasks", [{ sessionCookie: [] }, { apiKey: [] }]],
+      ["/api/tasks/{id}", [{ sessionCookie: [] }, { apiKey: [] }]],
+      ["/api/keys", [{ sessionCookie: [] }]],
+      ["/api/keys/{id}", [{ sessionCookie: [] }]],
+    ] as const) {
       for (const [method, op] of Object.entries(doc.paths[path])) {
         if (method === "parameters") continue;
-        expect((op as { security?: unknown }).security, `${method} ${path}`).toEqual([{ sessionCookie: [] }, { apiKey: [] }]);
+        expect((op as { security?: unknown }).security, `${method} ${path}`).toEqual(security);
+        if (path.startsWith("/api/keys")) expect(Object.keys((op as { responses: object }).responses), `${method} ${path}`).toContain("403");
       }
     }
   });

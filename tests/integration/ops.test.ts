@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openDatabase } from "@/lib/db/client";
-import { health, prometheusMetrics } from "@/lib/http/opsHandlers";
+import { cacheState, health, prometheusMetrics } from "@/lib/http/opsHandlers";
 import { attachStore } from "@/lib/metrics";
 import { withRequestLog } from "@/lib/http/route";
 import { getTask } from "@/lib/http/taskHandlers";
@@ -89,6 +89,43 @@ describe("health, metrics and request logging", () => {
     const withToken = await prometheusMetrics(ctx, new Request("http://x/api/metrics", { headers: { authorization: "Bearer a-metrics-token-for-prom" } }));
     expect(withToken.status).toBe(200);
     expect(await withToken.text()).toMatch(/^wt_cache_reads_total/m);
+  });
+
+  test("GET /api/cache/state shows the caller only their own counters, repairs and events", async () => {
+    const store = await env.openStore();
+    const [aliceId, bobId] = [await env.createUser("alice"), await env.createUser("bob")];
+    const alice = store.forUser(aliceId);
+    const task = await alice.create({ title: "alice's" });
+    await alice.get(task.id);
+    await alice.get(task.id);
+    await alice.update({ id: task.id, patch: { done: true } });
+    await store.ledger.recordTask(aliceId, task.id, false, new Error("injected"));
+    await store.ledger.recordAuth(aliceId, "alice-session-token", new Error("injected"));
+    await store.ledger.recordAuth("", "someone-unknown", new Error("injected")); // an owner better-auth didn't name
+    const stateOf = async (userId: string) => {
+      const ctx = { store: async () => store, principal: async () => ({ userId, via: "session" as const }) };
+      const res = await cacheState(ctx, new Request(`http://x/api/cache/state?ids=${task.id}`));
+      expect(res.status).toBe(200);
+      return res.json();
+    };
+
+    const bob = await stateOf(bobId);
+    expect(bob).toMatchObject({ hitRatio: null, pendingRepairs: 0, events: [] });
+    expect(Object.values(bob.counts as Record<string, number>).every((n) => n === 0)).toBe(true);
+    expect(bob.tasks).toEqual([expect.objectContaining({ id: task.id, postgres: null })]); // her task is not his
+
+    const mine = await stateOf(aliceId);
+    expect(mine.counts).toMatchObject({ hit: 2, "write-through": 2, "repair-recorded": 2 });
+    expect(mine.hitRatio).toBe(1);
+    expect(mine.pendingRepairs).toBe(2);
+    expect(mine.events.map((e: { kind: string }) => e.kind)).toEqual(["repair-recorded", "repair-recorded", "write-through", "write-through"]);
+    expect(mine.events.map((e: { seq: number }) => e.seq)).toEqual([4, 3, 2, 1]);
+    expect(JSON.stringify(mine)).not.toContain("userId");
+    expect(mine.events.filter((e: { detail?: string }) => e.detail?.startsWith("auth value"))).toHaveLength(1);
+
+    // Bob's own events are numbered from 1: the numbers say nothing of anyone else's traffic.
+    await store.forUser(bobId).create({ title: "bob's" });
+    expect((await stateOf(bobId)).events).toEqual([expect.objectContaining({ seq: 1, kind: "write-through" })]);
   });
 
   test("every request gets an x-request-id: the caller's when valid, else a fresh one", async () => {

@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { repairCache } from "@/lib/http/opsHandlers";
 import * as queries from "@/lib/tasks/queries";
@@ -86,6 +87,52 @@ describe("durable cache repair (cache_repairs table)", () => {
     // Alice's next read carries out her repair first, then uses the cache again.
     expect(await alice.get(alices.id)).toMatchObject({ task: { done: true, version: 2 } });
     expect(engine.ledger.owes(alice.userId)).toBe(false);
+  });
+
+  test("after an outage, a repair that keeps failing for one user doesn't keep another user's reads off the cache", async () => {
+    // Two instances behind the proxy: W records alice's failed write-through; R (the one under
+    // test) sees the same outage, so it must run a full pass, reading W's record, before it trusts
+    // the cache again for anyone.
+    const options = { redisUrl: proxy.url("redis"), timeoutMs: 150, breakerFailures: 3, breakerCooldownMs: 100 };
+    const engineW = await env.openStore({ cache: options });
+    const engineR = await env.openStore({ cache: options });
+    const aliceId = await env.createUser("alice");
+    const bobId = await env.createUser("bob");
+    const [aliceW, aliceR, bobR] = [engineW.forUser(aliceId), engineR.forUser(aliceId), engineR.forUser(bobId)];
+    const alices = await aliceW.create({ title: "alice's" });
+    const bobs = await bobR.create({ title: "bob's" });
+    expect(await bobR.get(bobs.id)).toMatchObject({ cache: "HIT" });
+
+    await proxy.setDown(true);
+    const updated = await aliceW.update({ id: alices.id, patch: { done: true } });
+    for (let i = 0; i < 3; i++) expect(await bobR.get(bobs.id)).toMatchObject({ cache: "BYPASS" });
+    expect(engineR.ledger.afterOutage).toBe(true);
+    await proxy.setDown(false);
+    // Alice's slot now fails every repair: her entry's key holds a hash, so the compare-and-set errors.
+    const direct = new Redis(redis.url);
+    const aliceKey = `${env.prefix}:{u:${aliceId}}:task:${alices.id}`;
+    await direct.del(aliceKey);
+    await direct.hset(aliceKey, "not", "a task");
+    for (let i = 0; i < 100 && !(await engineR.cache!.driver.ping().then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 150)); // past the breaker's cooldown
+
+    for (let round = 0; round < 3; round++) {
+      expect(await bobR.get(bobs.id)).toMatchObject({ task: bobs, cache: "HIT" });
+      await engineR.repairNow();
+    }
+    expect(engineR.ledger.afterOutage).toBe(false);
+    // Alice's repair, read from W's record, is now owed by R too: her reads stay on Postgres and right.
+    expect(engineR.ledger.owes(aliceId)).toBe(true);
+    expect(await aliceR.get(alices.id)).toEqual({ task: updated, cache: "BYPASS" });
+    expect(await queries.listCacheRepairs(engineR.database.db, { limit: 10, userId: aliceId })).toEqual([
+      expect.objectContaining({ kind: "task", taskId: alices.id }),
+    ]);
+    // Once her slot can take writes again, the next pass repairs it and she is back on the cache.
+    await direct.del(aliceKey);
+    direct.disconnect();
+    await engineR.repairNow();
+    expect(engineR.ledger.owes(aliceId)).toBe(false);
+    expect(await aliceR.get(alices.id)).toEqual({ task: updated, cache: "HIT" });
   });
 
   test("the repair route needs the CRON_SECRET (GET or POST) or an admin (POST only): 401 anonymous, 403 otherwise", async () => {

@@ -41,6 +41,9 @@ describe("environment configuration", () => {
     ["RATE_LIMIT_WRITES_PER_USER", "lots"],
     ["RATE_LIMIT_SIGN_UPS_PER_IP", "10/2d"],
     ["RATE_LIMIT_DISABLED", "yes"],
+    ["TRUSTED_PROXY_HOPS", "11"],
+    ["TRUSTED_PROXY_HOPS", "-1"],
+    ["TRUSTED_PROXY_HOPS", "one"],
   ])("a bad %s (%s) stops start-up with a message naming the variable", (name, value) => {
     expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(`^Invalid environment configuration:\\n  ${name}: `));
   });
@@ -55,6 +58,9 @@ describe("environment configuration", () => {
       RATE_LIMIT_DISABLED: true,
     });
     expect(parseEnv({ ADMIN_EMAILS: " Ops@Example.test , ,b@example.test" }).ADMIN_EMAILS).toEqual(["ops@example.test", "b@example.test"]);
+    // Reached directly unless told otherwise: X-Forwarded-For from a client is not trusted.
+    expect(env.TRUSTED_PROXY_HOPS).toBe(0);
+    expect(parseEnv({ TRUSTED_PROXY_HOPS: "2" }).TRUSTED_PROXY_HOPS).toBe(2);
   });
 
   test("CACHE_DRIVER=redis without REDIS_URL is refused, naming both", () => {

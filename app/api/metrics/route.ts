@@ -1,8 +1,7 @@
 import { defaultOpsContext, prometheusMetrics } from "@/lib/http/opsHandlers";
+import { withRequestLog } from "@/lib/http/route";
 
 export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
-export async function GET(req: Request) {
-  return prometheusMetrics(await defaultOpsContext(), req);
-}
+export const GET = withRequestLog("/api/metrics", async (req: Request) => prometheusMetrics(await defaultOpsContext(), req));
