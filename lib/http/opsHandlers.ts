@@ -174,9 +174,9 @@ const cacheStateQuerySchema = z.strictObject({
  */
 export function cacheState(ctx: Pick<OpsContext, "store" | "principal">, req: Request): Promise<Response> {
   return handle(async () => {
-    const query = parseWith(cacheStateQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
     const principal = await ctx.principal(req);
     if (!principal) throw unauthorized("Sign in to see your tasks in the cache.");
+    const query = parseWith(cacheStateQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
     const store = await ctx.store();
     const mine = store.events.forUser(principal.userId);
     return json({

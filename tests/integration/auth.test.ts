@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { authenticate, rateLimiterFor, tasksForWith, type Auth } from "@/lib/auth";
 import { createKey, deleteKey, listKeys, type KeyContext } from "@/lib/http/keyHandlers";
+import { auditCache, cacheState, repairCache, type OpsContext } from "@/lib/http/opsHandlers";
 import { createTask, deleteTask, getTask, listTasks, updateTask } from "@/lib/http/taskHandlers";
 import type { TaskStore } from "@/lib/taskStore";
 import { sessionTokenOf, SESSION_EXPIRES_IN_SECONDS } from "@/lib/auth/fastSession";
@@ -256,6 +257,44 @@ describe.each(BACKENDS)("accounts, sessions and API keys on $name", (backend) =>
     for (const i of [0, 1]) {
       for (const cookie of [person.cookie, second.cookie]) expect(await who(i, apiRequest("GET", "/api/tasks", { cookie }))).toBeNull();
     }
+  });
+
+  test("ops routes through real credentials: 401 anonymous, 403 for non-admins and for an admin's API key, 200 for an admin signed in or the CRON_SECRET", async () => {
+    const admin = await signUp(auths[0]!);
+    const person = await signUp(auths[0]!);
+    const adminKey = ((await (await createKey(apiRequest("POST", "/api/keys", { cookie: admin.cookie }, { name: "admin's program" }), keysOn(0))).json()) as { key: string }).key;
+    const cronSecret = "a-cron-secret-for-the-ops-matrix";
+    const ctx: OpsContext = {
+      store: async () => stores[0]!,
+      principal: (req) => authenticate(req, { store: stores[0]!, auth: async () => auths[0]! }),
+      cronSecret,
+      adminEmails: [admin.who.email.toLowerCase()],
+    };
+    const send = (method: string, path: string, headers: Record<string, string>) => new Request(`http://app.test${path}`, { method, headers: { host: "app.test", ...headers } });
+    const as = {
+      anonymous: {},
+      person: { cookie: person.cookie },
+      "admin's key": { authorization: `Bearer ${adminKey}` },
+      admin: { cookie: admin.cookie },
+      scheduler: { authorization: `Bearer ${cronSecret}` },
+    };
+    const expected: Array<[string, (h: Record<string, string>) => Promise<Response>, Record<keyof typeof as, number>]> = [
+      ["own audit", (h) => auditCache(ctx, send("GET", "/api/cache/audit", h)), { anonymous: 401, person: 200, "admin's key": 200, admin: 200, scheduler: 200 }],
+      ["whole-store audit", (h) => auditCache(ctx, send("GET", "/api/cache/audit?scope=all", h)), { anonymous: 401, person: 403, "admin's key": 403, admin: 200, scheduler: 200 }],
+      ["repair (POST)", (h) => repairCache(ctx, send("POST", "/api/cache/repair", h)), { anonymous: 401, person: 403, "admin's key": 403, admin: 200, scheduler: 200 }],
+      ["repair (GET)", (h) => repairCache(ctx, send("GET", "/api/cache/repair", h)), { anonymous: 401, person: 403, "admin's key": 403, admin: 403, scheduler: 200 }],
+      ["cache state", (h) => cacheState(ctx, send("GET", "/api/cache/state?ids=1", h)), { anonymous: 401, person: 200, "admin's key": 200, admin: 200, scheduler: 401 }],
+      ["cache state, bad query", (h) => cacheState(ctx, send("GET", "/api/cache/state?ids=abc", h)), { anonymous: 401, person: 400, "admin's key": 400, admin: 400, scheduler: 401 }],
+    ];
+    for (const [route, call, statuses] of expected) {
+      for (const [caller, headers] of Object.entries(as) as Array<[keyof typeof as, Record<string, string>]>) {
+        const res = await call(headers);
+        expect(res.status, `${route} as ${caller}`).toBe(statuses[caller]);
+        if (res.status >= 400) expect((await res.json()) as unknown, `${route} as ${caller}`).toMatchObject({ error: { code: expect.any(String) } });
+      }
+    }
+    // An admin's cookie from another site can't trigger a repair either.
+    expect((await repairCache(ctx, send("POST", "/api/cache/repair", { cookie: admin.cookie, "sec-fetch-site": "cross-site" }))).status).toBe(403);
   });
 
   test("better-auth's list of a person's sessions comes from Postgres, whatever the cache holds", async () => {
