@@ -22,7 +22,7 @@ export async function register() {
     // (or the proxies' entries), never one the client wrote (docs/decisions/008). This needs the
     // process that owns the http server, as `next start` is; on serverless platforms (Vercel,
     // Lambda) there is no such server here, and the platform's X-Forwarded-For is read as it comes.
-    const { trustPeerAddress } = await import("./lib/rateLimit");
+    const { trustPeerAddress } = await import("./lib/http/clientAddress");
     trustPeerAddress((await import("node:http")).Server.prototype, trustedProxyHops);
     trustPeerAddress((await import("node:https")).Server.prototype, trustedProxyHops);
     // Open the database and apply migrations now rather than on the first request. If Postgres is

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { MAX_CACHE_WRITE_AGE_MS, REVOCATION_TTL_SECONDS } from "../cache";
 import type { TaskStore } from "../store/taskStore";
 import { TaskError } from "../tasks/errors";
+import { CONTROL_CHARS } from "../tasks/schema";
 import * as queries from "./queries";
 
 // API keys for programs. better-auth's api-key plugin makes them (random secret, stored only as its
@@ -23,7 +24,7 @@ export const apiKeyNameSchema = z
   .trim()
   .min(1, { error: "name must not be empty." })
   .max(64, { error: "name must be at most 64 characters." })
-  .refine((n) => !/[\u0000-\u001f\u007f-\u009f]/.test(n), { error: "name must not contain control characters." });
+  .refine((n) => !CONTROL_CHARS.test(n), { error: "name must not contain control characters." });
 
 export const createApiKeySchema = z.strictObject(
   { name: apiKeyNameSchema },

@@ -10,8 +10,9 @@ import type { TaskStore } from "../store/taskStore";
 import { isTaskError, TaskError } from "../tasks/errors";
 import { z } from "zod";
 import { parseWith, readJsonBody } from "../http/responses";
-import { clientAddress, rateLimited, RateLimiter, type Attempt } from "../rateLimit";
-import { countChars } from "../tasks/schema";
+import { clientAddress } from "../http/clientAddress";
+import { rateLimited, RateLimiter, type Attempt } from "../rateLimit";
+import { CONTROL_CHARS, countChars } from "../tasks/schema";
 import { getTaskStore } from "../taskStore";
 import { API_KEY_PREFIX, verifyApiKey } from "./apiKeys";
 import { checkOrigin, requestOrigin, SAFE_METHODS } from "./origin";
@@ -20,17 +21,18 @@ import { sessionFromCache, sessionTokenOf, SESSION_EXPIRES_IN_SECONDS, SESSION_U
 import { createAuthStorage } from "./storage";
 
 export const PASSWORD_MIN = 8;
+export const PASSWORD_MAX = 128;
 export const NAME_MAX = 100;
 
-const accountNameSchema = z
-  .string()
-  .trim()
-  .min(1, { error: "Enter your name." })
-  .refine((n) => countChars(n) <= NAME_MAX, { error: `A name must be at most ${NAME_MAX} characters.` })
-  .refine((n) => !/[\u0000-\u001f\u007f-\u009f]/.test(n), { error: "A name must not contain control characters." });
-export const PASSWORD_MAX = 128;
-/** Parsed as a field, so a refused name is reported as `name`. */
-const accountNameBodySchema = z.object({ name: accountNameSchema });
+/** An account's name, checked by us at sign-up (better-auth checks the email and password); parsed as a field, so a refusal names `name`. */
+const accountNameBodySchema = z.object({
+  name: z
+    .string()
+    .trim()
+    .min(1, { error: "Enter your name." })
+    .refine((n) => countChars(n) <= NAME_MAX, { error: `A name must be at most ${NAME_MAX} characters.` })
+    .refine((n) => !CONTROL_CHARS.test(n), { error: "A name must not contain control characters." }),
+});
 
 /**
  * better-auth over the store's database and cache: email + password accounts, cookie sessions kept

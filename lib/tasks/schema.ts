@@ -17,8 +17,8 @@ export const LIST_LIMIT_MAX = 200;
 export const PG_INT_MAX = 2_147_483_647;
 
 // C0 and C1 control characters, DEL and NUL. The database has the same CHECK, so a title the form
-// accepts is one Postgres accepts.
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+// accepts is one Postgres accepts. Account and API-key names are held to the same rule.
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Counts code points, as Postgres `char_length` does, so an emoji is one character, not two. */
 export function countChars(text: string): number {
