@@ -42,7 +42,21 @@ export const envSchema = z.object({
   DATABASE_POOL_MAX: intInRange("DATABASE_POOL_MAX", 1, 1000).default(10),
   /** postgres.js prepared statements; turn off behind transaction-mode poolers (PgBouncer, Supavisor). */
   DATABASE_PREPARE: z.enum(["true", "false"], { error: "DATABASE_PREPARE must be true or false." }).default("true").transform((v) => v === "true"),
-  DATABASE_TIMEOUT_MS: intInRange("DATABASE_TIMEOUT_MS", 100, 600_000).default(5000),
+  /**
+   * The most time one operation (a read or write of tasks) may spend waiting on Postgres, all its
+   * statements together, and the client-side deadline of any one statement: past it the request
+   * gets a 503, and a statement that used its whole deadline has its pool replaced
+   * (lib/db/guard.ts).
+   */
+  DATABASE_TIMEOUT_MS: intInRange("DATABASE_TIMEOUT_MS", 100, 600_000).default(4000),
+  /** Server-side `statement_timeout`; defaults to 250 ms under DATABASE_TIMEOUT_MS, so Postgres cancels first when it can. */
+  DATABASE_STATEMENT_TIMEOUT_MS: intInRange("DATABASE_STATEMENT_TIMEOUT_MS", 50, 600_000).optional(),
+  /** How long opening one connection may take. */
+  DATABASE_CONNECT_TIMEOUT_MS: intInRange("DATABASE_CONNECT_TIMEOUT_MS", 100, 600_000).default(2000),
+  /** Consecutive unavailable-database failures that open the database breaker (requests then fail fast with 503). */
+  DATABASE_BREAKER_FAILURES: intInRange("DATABASE_BREAKER_FAILURES", 1, 1000).default(3),
+  /** How long the database breaker stays open before one statement probes Postgres again. */
+  DATABASE_BREAKER_COOLDOWN_MS: intInRange("DATABASE_BREAKER_COOLDOWN_MS", 100, 600_000).default(1000),
   PGLITE_DIR: z.string().default(".data/pglite"),
   CACHE_DRIVER: z.enum(["redis", "upstash", "memory", "none"], { error: "CACHE_DRIVER must be redis, upstash, memory or none." }).optional(),
   REDIS_URL: url("REDIS_URL", ["redis:", "rediss:"]).optional(),
@@ -95,6 +109,8 @@ export const envSchema = z.object({
    * client writes in the header (lib/rateLimit.ts, docs/decisions/008-client-address.md).
    */
   TRUSTED_PROXY_HOPS: intInRange("TRUSTED_PROXY_HOPS", 0, 10).default(0),
+  /** How long a whole JSON request body may take to arrive; past it the request gets a 408. */
+  REQUEST_BODY_TIMEOUT_MS: intInRange("REQUEST_BODY_TIMEOUT_MS", 100, 600_000).default(30_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"], { error: "LOG_LEVEL must be debug, info, warn, error or silent." }).default("info"),
   CACHE_MEMORY_MAX_ENTRIES: intInRange("CACHE_MEMORY_MAX_ENTRIES", 100, 10_000_000).default(200_000),
 });

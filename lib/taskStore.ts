@@ -13,7 +13,7 @@ import { TaskStore } from "./store/taskStore";
 //   views.ts      the audits and the cache lab's side-by-side view
 
 export { TaskStore, observeQueries, type HealthReport, type StoreTestHooks, type TaskStoreDeps } from "./store/taskStore";
-export { UserTaskStore, type CacheOutcome, type TaskPage } from "./store/userTasks";
+export { UserTaskStore, type CacheOutcome, type TaskPage, type WriteCommand, type WriteOutcome } from "./store/userTasks";
 export type { AuditFinding, CacheAuditReport, TaskCacheView } from "./store/views";
 
 export function databaseConfigFromEnv(): DatabaseConfig {
@@ -24,6 +24,10 @@ export function databaseConfigFromEnv(): DatabaseConfig {
         poolMax: env.DATABASE_POOL_MAX,
         prepare: env.DATABASE_PREPARE,
         timeoutMs: env.DATABASE_TIMEOUT_MS,
+        statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+        connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+        breakerFailures: env.DATABASE_BREAKER_FAILURES,
+        breakerCooldownMs: env.DATABASE_BREAKER_COOLDOWN_MS,
       }
     : { kind: "pglite", dir: env.PGLITE_DIR };
 }
@@ -67,7 +71,7 @@ export function getTaskStore(): Promise<TaskStore> {
       const taskError = toTaskError(err);
       log.error("task store failed to open", { err });
       throw taskError.code === "internal_error"
-        ? new TaskError("service_unavailable", "The database is unavailable. Try again shortly.", { cause: err })
+        ? new TaskError("service_unavailable", "The database is unavailable. Try again shortly.", { cause: err, retryAfterSeconds: 1 })
         : taskError;
     });
   }

@@ -1,4 +1,4 @@
-import { CircuitBreaker, type BreakerState } from "./breaker";
+import { CircuitBreaker, type BreakerState } from "../breaker";
 import { createMemoryDriver } from "./memory";
 import { createRedisDriver } from "./redis";
 import { createUpstashDriver } from "./upstash";
@@ -38,6 +38,7 @@ export type CacheOperation =
   | "putTask"
   | "putCreated"
   | "putTombstone"
+  | "putMissing"
   | "getIndexPage"
   | "startIndexBuild"
   | "addToIndexBuild"
@@ -73,6 +74,8 @@ export function observeCacheCalls(observer: CacheCallObserver): () => void {
 
 export function wrapDriver(driver: CacheDriver, options: { timeoutMs: number; breakerFailures: number; breakerCooldownMs: number }): Cache {
   const breaker = new CircuitBreaker({
+    name: "cache",
+    rejection: (reason, message) => new CacheUnavailableError(message, reason),
     failureThreshold: options.breakerFailures,
     cooldownMs: options.breakerCooldownMs,
     timeoutMs: options.timeoutMs,

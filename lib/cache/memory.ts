@@ -3,7 +3,7 @@ import type { Task } from "../tasks/schema";
 import { assertUserId, decodeEntry, encodeEntry } from "./keys";
 import { FILLING_PREFIX, isMarker, REVOKED_VALUE } from "./scripts";
 import type { CacheDriver, CachedTask, IndexBuildStart, PutResult, UserTaskCache } from "./types";
-import { jitteredTtl, type CacheTtls } from "./ttl";
+import { jitteredTtl, missingTtlSeconds, type CacheTtls } from "./ttl";
 
 export type MemoryDriverOptions = CacheTtls & {
   /** Oldest-written entries (of all users together) are dropped past this many. */
@@ -138,6 +138,12 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
           if (idx.ids[at] === id) idx.ids.splice(at, 1);
         }
         liveBuild()?.removed.add(id);
+        return result;
+      },
+      async putMissing(id: number, epoch: string): Promise<PutResult> {
+        if (epoch !== st().epoch) return "stale-epoch";
+        const result = compare(id, 0);
+        if (result === "written") write(id, encodeEntry(0, ""), missingTtlSeconds(options));
         return result;
       },
       async getIndexPage({ beforeId, limit }): Promise<number[] | null> {

@@ -3,7 +3,7 @@ import type { Task } from "../tasks/schema";
 import { allIndexesPattern, allTasksPattern, authKey, decodeEntry, everythingPattern, INDEX_SENTINEL, parseIndexKey, parseTaskKey, userCacheKeys } from "./keys";
 import * as scripts from "./scripts";
 import type { CacheDriver, CachedTask, IndexBuildStart, PutResult, UserTaskCache } from "./types";
-import { jitteredTtl, type CacheTtls } from "./ttl";
+import { jitteredTtl, missingTtlSeconds, type CacheTtls } from "./ttl";
 
 /**
  * The handful of Redis commands the protocol needs. The redis driver (ioredis, TCP) and the upstash
@@ -82,6 +82,10 @@ export function createScriptedDriver(name: "redis" | "upstash", t: RedisTranspor
       },
       putCreated: (task, epoch) => membership(task.id, task.version, JSON.stringify(task), "add", epoch),
       putTombstone: (id, version, epoch) => membership(id, version, "", "remove", epoch),
+      async putMissing(id: number, epoch: string): Promise<PutResult> {
+        // PUT_TASK with version 0 and no body: "0|", a tombstone below every real version.
+        return toPutResult(await t.evalScript(scripts.PUT_TASK, [keys.task(id), keys.epoch], [0, "", missingTtlSeconds(options), epoch]));
+      },
       getIndexPage: ({ beforeId, limit }) => readIndex(beforeId === undefined ? "+inf" : `(${beforeId}`, limit),
       async startIndexBuild(leaseMs: number): Promise<IndexBuildStart> {
         const token = randomUUID();

@@ -71,6 +71,13 @@ export interface UserTaskCache {
   putTombstone(id: number, version: number, epoch: string): Promise<PutResult>;
 
   /**
+   * Negative entry for an id Postgres does not have (for this user): a tombstone at version 0, with
+   * a short TTL, written only where nothing is cached. Any create or restore of that id carries a
+   * version ≥ 1 and so outranks it through the ordinary compare-and-set; the list index is not touched.
+   */
+  putMissing(id: number, epoch: string): Promise<PutResult>;
+
+  /**
    * Returns up to `limit` ids from the complete list index, newest first, strictly below `beforeId`
    * when given; `null` when no complete index exists (a miss).
    */

@@ -1,13 +1,29 @@
 import path from "node:path";
 import { mkdirSync } from "node:fs";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { BreakerState } from "../breaker";
+import { guardPool, withDatabaseBudget } from "./guard";
 import * as schema from "./schema";
 
 /** The Drizzle handle both drivers share; only lib/tasks/queries.ts uses it. */
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 export type DatabaseConfig =
-  | { kind: "postgres"; url: string; poolMax: number; prepare: boolean; timeoutMs: number }
+  | {
+      kind: "postgres";
+      url: string;
+      poolMax: number;
+      prepare: boolean;
+      /** Client-side deadline per statement or transaction (see ./guard.ts). */
+      timeoutMs: number;
+      /** Server-side statement_timeout; defaults to 250 ms under timeoutMs. */
+      statementTimeoutMs?: number;
+      /** Defaults to timeoutMs. */
+      connectTimeoutMs?: number;
+      /** Database breaker: consecutive unavailable failures that open it (default 3), and how long it stays open (default 1000 ms). */
+      breakerFailures?: number;
+      breakerCooldownMs?: number;
+    }
   | { kind: "pglite"; dir: string };
 
 export type Database = {
@@ -17,8 +33,16 @@ export type Database = {
   readonly statements: { count: number };
   /** Applies the committed migrations in drizzle/ (idempotent; serialised across processes on Postgres). */
   migrate(): Promise<void>;
-  /** Round trip to the database; throws when it is unreachable. */
+  /** Round trip to the database, outside the breaker; throws when it is unreachable. */
   ping(): Promise<void>;
+  /** The database breaker (null on PGlite, which runs in this process): open means requests get 503 at once. */
+  readonly breakerState: BreakerState | null;
+  /** How long until the breaker lets a statement through again (0 when closed). */
+  readonly retryAfterMs: number;
+  /** Times the pool was replaced after a statement used its whole deadline (lib/db/guard.ts). */
+  readonly poolResets: number;
+  /** Runs `fn` with the database budget (DATABASE_TIMEOUT_MS) for all its statements together. */
+  bounded<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 };
 
@@ -43,24 +67,35 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
 async function openPostgres(config: Extract<DatabaseConfig, { kind: "postgres" }>): Promise<Database> {
   const { default: postgres } = await import("postgres");
   const { drizzle } = await import("drizzle-orm/postgres-js");
+  const statementTimeoutMs = config.statementTimeoutMs ?? Math.max(50, config.timeoutMs - 250);
   const options = {
     max: config.poolMax,
     prepare: config.prepare,
-    connect_timeout: Math.max(1, Math.ceil(config.timeoutMs / 1000)),
+    // postgres.js counts this from the socket opening to the server's first ReadyForQuery.
+    connect_timeout: (config.connectTimeoutMs ?? config.timeoutMs) / 1000,
     idle_timeout: 30,
+    // No array-type lookup on each new connection: one round trip less after every pool
+    // replacement, and nothing here reads Postgres arrays.
+    fetch_types: false,
     onnotice: () => {},
-    connection: { application_name: "writethrough-tasks" },
+    connection: { application_name: "writethrough-tasks", statement_timeout: statementTimeoutMs },
   };
-  const client = postgres(config.url, options);
+  const pool = guardPool(() => postgres(config.url, options), {
+    timeoutMs: config.timeoutMs,
+    breakerFailures: config.breakerFailures ?? 3,
+    breakerCooldownMs: config.breakerCooldownMs ?? 1000,
+  });
   const statements = { count: 0 };
-  const db = drizzle(client, { schema, logger: countingLogger(statements) }) as unknown as Db;
+  const db = drizzle(pool.client, { schema, logger: countingLogger(statements) }) as unknown as Db;
   return {
     kind: "postgres",
     db,
     statements,
     async migrate() {
       // A separate single connection, so the advisory lock and the migration share one session.
-      const lockClient = postgres(config.url, { ...options, max: 1 });
+      // No statement_timeout here: waiting for another process's migration, or building an index
+      // on a big table, may rightly take longer than any request should.
+      const lockClient = postgres(config.url, { ...options, max: 1, connection: { ...options.connection, statement_timeout: 0 } });
       try {
         const { migrate } = await import("drizzle-orm/postgres-js/migrator");
         await lockClient`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
@@ -74,10 +109,20 @@ async function openPostgres(config: Extract<DatabaseConfig, { kind: "postgres" }
       }
     },
     async ping() {
-      await client`select 1`;
+      await pool.current()`select 1`;
+    },
+    get breakerState() {
+      return pool.breaker.currentState;
+    },
+    bounded: (fn) => withDatabaseBudget(config.timeoutMs, fn),
+    get poolResets() {
+      return pool.resets;
+    },
+    get retryAfterMs() {
+      return pool.breaker.retryAfterMs;
     },
     async close() {
-      await client.end({ timeout: 5 });
+      await pool.end();
     },
   };
 }
@@ -104,6 +149,11 @@ async function openPglite(config: Extract<DatabaseConfig, { kind: "pglite" }>): 
     async ping() {
       await client.query("select 1");
     },
+    breakerState: null,
+    retryAfterMs: 0,
+    // In this process: no network to stall on.
+    bounded: (fn) => fn(),
+    poolResets: 0,
     async close() {
       // An open PGlite keeps the process alive; always close it.
       if (!client.closed) await client.close();

@@ -15,6 +15,9 @@ const UNAVAILABLE_CODES = new Set([
   "CONNECTION_CLOSED",
   "CONNECTION_ENDED",
   "CONNECTION_DESTROYED",
+  "DB_TIMEOUT", // our client-side deadline (./guard.ts)
+  "DB_BREAKER_OPEN", // refused at once: the database is known to be down
+  "57014", // query_canceled: statement_timeout, the server-side deadline
   "57P01", // admin_shutdown
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
@@ -41,11 +44,42 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return false;
 }
 
+// Failures that happen before a statement leaves this process: whatever it was, it did not run.
+const NOT_SENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "CONNECT_TIMEOUT",
+  "DB_BREAKER_OPEN",
+  "57P03",
+  "53300",
+  "3D000",
+  "28000",
+  "28P01",
+]);
+
+/**
+ * Whether a statement that failed with `err` may still have committed: it went out, and then the
+ * deadline passed or the connection dropped before the answer came. (A refused connection, an
+ * open breaker, or a budget spent before sending: it never ran.)
+ */
+export function mayHaveCommitted(err: unknown): boolean {
+  if (!isDatabaseUnavailable(err)) return false;
+  for (const e of causes(err)) {
+    if ((e as { notSent?: unknown }).notSent === true) return false;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && NOT_SENT_CODES.has(code)) return false;
+  }
+  return true;
+}
+
 /** Turns a driver error into the TaskError a client may see; the original stays in `cause` for the log. */
 export function toTaskError(err: unknown): TaskError {
   if (isTaskError(err)) return err;
   if (isDatabaseUnavailable(err)) {
-    return new TaskError("service_unavailable", "The database is unavailable. Try again shortly.", { cause: err });
+    return new TaskError("service_unavailable", "The database is unavailable. Try again shortly.", { cause: err, retryAfterSeconds: retryAfterSecondsOf(err) });
   }
   for (const e of causes(err)) {
     const code = (e as { code?: unknown }).code;
@@ -55,4 +89,13 @@ export function toTaskError(err: unknown): TaskError {
     }
   }
   return new TaskError("internal_error", "Something went wrong. Try again.", { cause: err });
+}
+
+/** Retry-After for a 503: when the database breaker will let a statement through, else one second. */
+function retryAfterSecondsOf(err: unknown): number {
+  for (const e of causes(err)) {
+    const ms = (e as { retryAfterMs?: unknown }).retryAfterMs;
+    if (typeof ms === "number" && ms > 0) return Math.max(1, Math.ceil(ms / 1000));
+  }
+  return 1;
 }

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
-import { boolean, check, index, integer, pgTable, serial, text, timestamp } from "drizzle-orm/pg-core";
+import { boolean, check, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp } from "drizzle-orm/pg-core";
+import type { Task } from "../tasks/schema";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
 const updatedAt = () => timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
@@ -161,3 +162,28 @@ export const cacheRepairs = pgTable(
   (t) => [index("cache_repairs_recorded_at_idx").on(t.recordedAt)],
 );
 
+
+/**
+ * Idempotency keys of writes (`Idempotency-Key`): the key, a hash of the request it came with, and
+ * the answer, written in the same transaction as the write itself, so a retry finds either both or
+ * neither. Kept 24 h. `response` is the task as the write left it (for a delete, its id and last
+ * version), so a replay can answer the original body and redo the write-through.
+ */
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    userId: text("user_id")
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    requestHash: text("request_hash").notNull(),
+    status: integer("status").notNull(),
+    taskId: integer("task_id").notNull(),
+    response: jsonb("response").$type<IdempotentResponse>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.key] }), index("idempotency_keys_created_at_idx").on(t.createdAt)],
+);
+
+/** What a replay needs: the task after the write (create, update), or the deleted task's id and last version. */
+export type IdempotentResponse = { task: Task } | { deleted: { id: number; version: number } };

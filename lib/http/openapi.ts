@@ -24,10 +24,9 @@ const errorSchema = z.strictObject({
   }),
 });
 const pageSchema = z.strictObject({ tasks: z.array(taskResponseSchema), nextCursor: z.string().regex(/^[1-9][0-9]*$/).nullable() });
-const probe = z.strictObject({ ok: z.boolean(), latencyMs: z.number().nullable() });
 const healthSchema = z.strictObject({
   status: z.enum(["ok", "degraded", "down"]),
-  db: probe,
+  db: z.strictObject({ ok: z.boolean(), latencyMs: z.number().nullable(), breaker: z.enum(["closed", "open", "half-open"]).nullable() }),
   cache: z.strictObject({
     driver: z.enum(["redis", "upstash", "memory", "none"]),
     ok: z.boolean(),
@@ -92,7 +91,7 @@ export function openApiDocument() {
     info: {
       title: "writethrough-tasks",
       version: "1.0.0",
-      description: `Tasks in Postgres behind a write-through Redis cache. Titles are trimmed, 1..${TITLE_MAX_CHARS} characters, no control characters.`,
+      description: `Tasks in Postgres behind a write-through Redis cache. Titles are trimmed, 1..${TITLE_MAX_CHARS} characters with at least one visible one, no control characters or bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069).`,
     },
     paths: {
       "/api/tasks": {

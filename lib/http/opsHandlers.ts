@@ -88,7 +88,7 @@ export async function health(getStore: () => Promise<TaskStore>): Promise<Respon
     return Response.json(
       {
         status: "down",
-        db: { ok: false, latencyMs: null },
+        db: { ok: false, latencyMs: null, breaker: null },
         cache: { driver: resolveCacheDriver(env), ok: false, latencyMs: null, breaker: null },
       },
       { status: 503, headers },

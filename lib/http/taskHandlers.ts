@@ -1,4 +1,4 @@
-import type { UserTaskStore } from "../store/userTasks";
+import type { UserTaskStore, WriteCommand, WriteOutcome } from "../store/userTasks";
 import { TaskError } from "../tasks/errors";
 import {
   createTaskSchema,
@@ -61,12 +61,44 @@ export function listTasks(tasksFor: TasksFor, req: Request): Promise<Response> {
   });
 }
 
+/**
+ * `Idempotency-Key`: absent → none; 1..255 printable ASCII characters → the key; anything else is
+ * a 400 (before anything is read or written).
+ */
+function idempotencyKeyFrom(req: Request): string | undefined {
+  const header = req.headers.get("idempotency-key");
+  if (header === null) return undefined;
+  const key = header.trim();
+  if (!IDEMPOTENCY_KEY.test(key)) {
+    const message = "Idempotency-Key must be 1 to 255 printable ASCII characters.";
+    throw new TaskError("validation_failed", message, { issues: [{ path: "Idempotency-Key", message }] });
+  }
+  return key;
+}
+
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
+
+/** A write, once or replayed: the same status and body either way; a replay says so in a header. */
+async function written(tasks: UserTaskStore, key: string | undefined, command: WriteCommand): Promise<WriteOutcome> {
+  if (key !== undefined) return tasks.write(key, command);
+  if (command.op === "create") return { status: 201, task: await tasks.create(command.input), replayed: false };
+  if (command.op === "update") return { status: 200, task: await tasks.update(command), replayed: false };
+  await tasks.remove(command);
+  return { status: 204, task: null, replayed: false };
+}
+
+function replayHeader(outcome: WriteOutcome): Record<string, string> {
+  return outcome.replayed ? { "Idempotent-Replayed": "true" } : {};
+}
+
 export function createTask(tasksFor: TasksFor, req: Request): Promise<Response> {
   return handle(async () => {
     const tasks = await tasksFor(req);
+    const key = idempotencyKeyFrom(req);
     const input = parseWith(createTaskSchema, await readJsonBody(req));
-    const task = await tasks.create(input);
-    return json(task, { status: 201, headers: { Location: `/api/tasks/${task.id}`, ETag: etagOf(task) } });
+    const outcome = await written(tasks, key, { op: "create", input });
+    const task = outcome.task as Task;
+    return json(task, { status: 201, headers: { Location: `/api/tasks/${task.id}`, ETag: etagOf(task), ...replayHeader(outcome) } });
   });
 }
 
@@ -87,11 +119,13 @@ export function updateTask(tasksFor: TasksFor, req: Request, rawId: string): Pro
   return handle(async () => {
     const tasks = await tasksFor(req);
     const id = parseId(rawId);
+    const key = idempotencyKeyFrom(req);
     const patch = parseWith(updateTaskSchema, await readJsonBody(req));
     const expectedVersion = expectedVersionFrom(req);
     if (expectedVersion === "never") throw preconditionFailed();
-    const task = await tasks.update({ id, patch, expectedVersion });
-    return json(task, { headers: { ETag: etagOf(task) } });
+    const outcome = await written(tasks, key, { op: "update", id, patch, expectedVersion });
+    const task = outcome.task as Task;
+    return json(task, { headers: { ETag: etagOf(task), ...replayHeader(outcome) } });
   });
 }
 
@@ -99,10 +133,11 @@ export function deleteTask(tasksFor: TasksFor, req: Request, rawId: string): Pro
   return handle(async () => {
     const tasks = await tasksFor(req);
     const id = parseId(rawId);
+    const key = idempotencyKeyFrom(req);
     const expectedVersion = expectedVersionFrom(req);
     if (expectedVersion === "never") throw preconditionFailed();
-    await tasks.remove({ id, expectedVersion });
-    return new Response(null, { status: 204, headers: { "Cache-Control": "no-store" } });
+    const outcome = await written(tasks, key, { op: "delete", id, expectedVersion });
+    return new Response(null, { status: 204, headers: { "Cache-Control": "no-store", ...replayHeader(outcome) } });
   });
 }
 

@@ -89,6 +89,27 @@ export class RepairLedger {
     }
   }
 
+  /**
+   * Owed in this process only, for when Postgres itself just failed (a write whose outcome is
+   * unknown): `taskId`'s entry is rewritten from Postgres, and the list index dropped if `indexToo`.
+   * This user's reads stay on Postgres until it is done.
+   */
+  recordTaskInProcess(userId: string, taskId: number, indexToo: boolean, reason: string): void {
+    const owed = this.owed.get(userId) ?? { tasks: new Map<number, number>(), indexDirty: false };
+    owed.tasks.set(taskId, ++this.seq);
+    owed.indexDirty ||= indexToo;
+    this.owed.set(userId, owed);
+    this.store.events.record("repair-recorded", { userId, taskId, detail: reason });
+  }
+
+  /** As recordTaskInProcess, for the list index alone (a create whose id is unknown). */
+  recordIndex(userId: string, reason: string): void {
+    const owed = this.owed.get(userId) ?? { tasks: new Map<number, number>(), indexDirty: false };
+    owed.indexDirty = true;
+    this.owed.set(userId, owed);
+    this.store.events.record("repair-recorded", { userId, detail: reason });
+  }
+
   /** Records that the cached copy of auth value `key` (a revoked session or key) must be deleted. */
   async recordAuth(userId: string, key: string, reason: unknown): Promise<void> {
     this.authOwed.set(key, { userId, seq: ++this.seq });

@@ -1,3 +1,4 @@
+import type { BreakerState } from "../breaker";
 import type { Cache, CacheDriverName } from "../cache";
 import type { PutResult } from "../cache/types";
 import { CacheEventLog } from "../cacheEvents";
@@ -5,6 +6,7 @@ import type { Database } from "../db/client";
 import { toTaskError } from "../db/errors";
 import { log } from "../log";
 import { SingleFlight } from "../singleFlight";
+import * as queries from "../tasks/queries";
 import { RepairLedger } from "./repairs";
 import { UserTaskStore } from "./userTasks";
 import { auditAll, auditUser, inspectTasks, type AuditOptions, type CacheAuditReport, type TaskCacheView } from "./views";
@@ -25,7 +27,7 @@ export type StoreTestHooks = {
 export type HealthReport = {
   /** ok; degraded: the cache is down or its breaker open (the app still works); down: Postgres is unreachable. */
   status: "ok" | "degraded" | "down";
-  db: { ok: boolean; latencyMs: number | null };
+  db: { ok: boolean; latencyMs: number | null; breaker: BreakerState | null };
   cache: { driver: CacheDriverName | "none"; ok: boolean; latencyMs: number | null; breaker: string | null };
 };
 
@@ -37,6 +39,9 @@ export type TaskStoreDeps = {
   /** Run a repair pass this often (ms); 0 or absent: only when a read finds repairs owed. */
   repairIntervalMs?: number;
 };
+
+/** How often the repair pass also deletes expired idempotency keys. */
+const KEY_PURGE_INTERVAL_MS = 10 * 60_000;
 
 /** Epochs remembered per user; past this many users the oldest are forgotten (and re-read when needed). */
 const KNOWN_EPOCHS_MAX = 10_000;
@@ -60,6 +65,7 @@ export class TaskStore {
   /** The last cache events and counters per kind, for the cache lab page and metrics. */
   readonly events = new CacheEventLog();
   private readonly knownEpochs = new Map<string, string>();
+  private lastKeyPurge = 0;
   private repairTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(deps: TaskStoreDeps) {
@@ -92,8 +98,14 @@ export class TaskStore {
     return this.cache?.driver.name ?? "none";
   }
 
-  /** One repair pass over every user's owed repairs (timer, repair route). */
+  /** One repair pass over every user's owed repairs (timer, repair route); now and then, expired idempotency keys go too. */
   repairNow(): Promise<{ repaired: number; remaining: number }> {
+    if (this.now() - this.lastKeyPurge >= KEY_PURGE_INTERVAL_MS) {
+      this.lastKeyPurge = this.now();
+      void this.db(() => queries.purgeIdempotencyKeys(this.database.db), { count: false }).catch(() => {
+        this.lastKeyPurge = 0;
+      });
+    }
     return this.ledger.pass();
   }
 
@@ -189,7 +201,7 @@ export class TaskStore {
     ]);
     return {
       status: !db.ok ? "down" : cacheCheck.ok && cache?.breakerState !== "open" ? "ok" : "degraded",
-      db,
+      db: { ...db, breaker: this.database.breakerState },
       cache: { driver: this.cacheDriverName, ...cacheCheck, breaker: cache?.breakerState ?? null },
     };
   }

@@ -1,8 +1,11 @@
+import { createHash } from "node:crypto";
 import { MAX_CACHE_WRITE_AGE_MS, type Cache, type CacheOperation } from "../cache";
 import type { PutResult, UserTaskCache } from "../cache/types";
+import { mayHaveCommitted } from "../db/errors";
+import { databaseBudgetLeftMs, spendDatabaseBudget } from "../db/guard";
 import { isTaskError, TaskError } from "../tasks/errors";
 import * as queries from "../tasks/queries";
-import type { CreateTaskInput, Task, TaskPatch } from "../tasks/schema";
+import { PG_INT_MAX, type CreateTaskInput, type Task, type TaskPatch } from "../tasks/schema";
 import type { TaskStore } from "./taskStore";
 
 /** How a read was served: from the cache, filled from Postgres into the cache, or Postgres alone. */
@@ -45,7 +48,7 @@ export class UserTaskStore {
 
   async get(id: number): Promise<{ task: Task; cache: CacheOutcome }> {
     try {
-      const result = await this.readOne(id);
+      const result = await this.bounded(() => this.readOne(id));
       this.record(result.cache === "HIT" ? "hit" : result.cache === "MISS" ? "miss" : "bypass");
       return result;
     } catch (err) {
@@ -55,7 +58,7 @@ export class UserTaskStore {
   }
 
   async list(args: { limit: number; cursor?: number }): Promise<TaskPage> {
-    const page = await this.readPage(args);
+    const page = await this.bounded(() => this.readPage(args));
     this.record(page.cache === "HIT" ? "hit" : page.cache === "MISS" ? "miss" : "bypass");
     return page;
   }
@@ -105,37 +108,150 @@ export class UserTaskStore {
 
   // ---- writes ------------------------------------------------------------------------------
 
-  async create(input: CreateTaskInput): Promise<Task> {
-    const epoch = await this.captureEpoch();
-    const startedAt = this.store.now();
-    const task = await this.store.db(() =>
-      queries.insertTask(this.store.database.db, { userId: this.userId, title: input.title, done: input.done ?? false }),
-    );
-    await this.writeThrough("putCreated", task.id, task.version, startedAt, true, (s) => s.putCreated(task, epoch ?? ""));
-    return task;
+  async create(input: CreateTaskInput, options: { idempotencyKey?: string } = {}): Promise<Task> {
+    if (options.idempotencyKey !== undefined) return (await this.write(options.idempotencyKey, { op: "create", input })).task as Task;
+    return this.bounded(() => this.execute({ op: "create", input }));
   }
 
-  async update({ id, patch, expectedVersion }: { id: number; patch: TaskPatch; expectedVersion?: number }): Promise<Task> {
-    const epoch = await this.captureEpoch();
-    const startedAt = this.store.now();
-    const task = await this.store.db(() => queries.updateTask(this.store.database.db, { userId: this.userId, id, patch, expectedVersion }));
-    if (!task) throw await this.missingOrConflict(id);
-    await this.writeThrough("putTask", id, task.version, startedAt, false, (s) => s.putTask(task, epoch ?? ""));
-    return task;
+  async update(command: { id: number; patch: TaskPatch; expectedVersion?: number }, options: { idempotencyKey?: string } = {}): Promise<Task> {
+    if (options.idempotencyKey !== undefined) return (await this.write(options.idempotencyKey, { op: "update", ...command })).task as Task;
+    return this.bounded(() => this.execute({ op: "update", ...command }));
   }
 
-  async remove({ id, expectedVersion }: { id: number; expectedVersion?: number }): Promise<void> {
+  async remove(command: { id: number; expectedVersion?: number }, options: { idempotencyKey?: string } = {}): Promise<void> {
+    if (options.idempotencyKey !== undefined) await this.write(options.idempotencyKey, { op: "delete", ...command });
+    else await this.bounded(() => this.execute({ op: "delete", ...command }));
+  }
+
+  /**
+   * A write under an Idempotency-Key. The key, a hash of the command and the answer are stored in
+   * the write's own transaction, so a retry finds both or neither: the first attempt's answer is
+   * replayed (also when that attempt timed out, or its answer was lost) and nothing is written
+   * twice; the same key with a different command is a 422. Concurrent attempts with one key
+   * serialise on the key's unique index: the loser's transaction rolls back and it replays the
+   * winner's answer. Failed writes (404, 412, 4xx) store nothing: nothing was written.
+   */
+  async write(key: string, command: WriteCommand): Promise<WriteOutcome> {
+    return this.bounded(async () => {
+      const requestHash = hashCommand(command);
+      const db = this.store.database.db;
+      for (let attempt = 0; ; attempt++) {
+        const prior = await this.store.db(() => queries.findIdempotencyKey(db, { userId: this.userId, key }));
+        if (prior && !prior.expired) return this.replay(prior, requestHash);
+        if (prior) await this.store.db(() => queries.deleteExpiredIdempotencyKey(db, { userId: this.userId, key }));
+        try {
+          const task = await this.execute(command, { key, requestHash });
+          return { status: STATUS_OF[command.op], task: command.op === "delete" ? null : task, replayed: false };
+        } catch (err) {
+          // Taken meanwhile by a concurrent attempt with this key: replay its answer.
+          if (attempt === 0 && queries.isIdempotencyKeyTaken(err)) continue;
+          throw err;
+        }
+      }
+    });
+  }
+
+  /**
+   * Runs one write: Postgres first (with the idempotency key, when there is one, in the same
+   * transaction), then the write-through. When Postgres fails in a way that may have committed
+   * anyway (a deadline passed, the connection dropped after the statement went out), the cache
+   * is marked for repair before the 503 goes out: a commit nobody heard of must not leave the
+   * cache behind Postgres.
+   */
+  private async execute(command: WriteCommand, idempotency?: { key: string; requestHash: string }): Promise<Task> {
     const epoch = await this.captureEpoch();
     const startedAt = this.store.now();
-    const deleted = await this.store.db(() => queries.deleteTask(this.store.database.db, { userId: this.userId, id, expectedVersion }));
-    if (!deleted) throw await this.missingOrConflict(id);
-    // The delete is the state after the row's last version, so its tombstone outranks that version:
-    // a late fill or write-through carrying it is refused.
-    const tombstoneVersion = deleted.version + 1;
-    await this.writeThrough("putTombstone", id, tombstoneVersion, startedAt, true, (s) => s.putTombstone(id, tombstoneVersion, epoch ?? ""));
+    const db = this.store.database.db;
+    const keyed = idempotency && { userId: this.userId, ...idempotency, status: STATUS_OF[command.op] };
+    try {
+      if (command.op === "create") {
+        const { title, done = false } = command.input;
+        const task = await this.store.db(() =>
+          keyed ? queries.insertTaskWithKey(db, { ...keyed, title, done }) : queries.insertTask(db, { userId: this.userId, title, done }),
+        );
+        await this.writeThrough("putCreated", task.id, task.version, startedAt, true, (s) => s.putCreated(task, epoch ?? ""));
+        return task;
+      }
+      if (command.op === "update") {
+        const { id, patch, expectedVersion } = command;
+        const task = await this.store.db(() =>
+          keyed ? queries.updateTaskWithKey(db, { ...keyed, id, patch, expectedVersion }) : queries.updateTask(db, { userId: this.userId, id, patch, expectedVersion }),
+        );
+        if (!task) throw await this.missingOrConflict(id);
+        await this.writeThrough("putTask", id, task.version, startedAt, false, (s) => s.putTask(task, epoch ?? ""));
+        return task;
+      }
+      const { id, expectedVersion } = command;
+      const deleted = await this.store.db(() =>
+        keyed ? queries.deleteTaskWithKey(db, { ...keyed, id, expectedVersion }) : queries.deleteTask(db, { userId: this.userId, id, expectedVersion }),
+      );
+      if (!deleted) throw await this.missingOrConflict(id);
+      // The delete is the state after the row's last version, so its tombstone outranks that version:
+      // a late fill or write-through carrying it is refused.
+      const tombstoneVersion = deleted.version + 1;
+      await this.writeThrough("putTombstone", id, tombstoneVersion, startedAt, true, (s) => s.putTombstone(id, tombstoneVersion, epoch ?? ""));
+      return { id } as Task;
+    } catch (err) {
+      if (isTaskError(err) && err.code === "service_unavailable" && mayHaveCommitted(err.cause)) await this.outcomeUnknown(command);
+      throw err;
+    }
+  }
+
+  /**
+   * Postgres failed after the statement went out: it may have committed. A create's id is unknown,
+   * so the user's list index is dropped at once (the next list reads the ids from Postgres; the
+   * cached tasks themselves stay good). An update or delete leaves the task's entry owed for repair,
+   * which keeps this user's reads on Postgres until it is rewritten. Owed in this process only:
+   * Postgres is what just failed.
+   */
+  private async outcomeUnknown(command: WriteCommand): Promise<void> {
+    const cache = this.store.cache;
+    if (!cache) return;
+    if (command.op === "create") {
+      {
+        try {
+          await this.run(cache, "dropIndex", (s) => s.dropIndex());
+          this.record("repair", { detail: "list index dropped: a create's outcome is unknown" });
+          return;
+        } catch {
+          // The cache is failing too: owe the drop.
+        }
+      }
+      this.store.ledger.recordIndex(this.userId, "a create's outcome is unknown");
+    } else {
+      this.store.ledger.recordTaskInProcess(this.userId, command.id, command.op === "delete", "a write's outcome is unknown");
+    }
+  }
+
+  /**
+   * The first attempt's answer, again. Its write-through is done again too, from Postgres as it is
+   * now (the first attempt may never have reached the cache), through the ordinary
+   * compare-and-set, so a replay can't move the cache backwards.
+   */
+  private async replay(prior: queries.StoredIdempotencyKey, requestHash: string): Promise<WriteOutcome> {
+    if (prior.requestHash !== requestHash) {
+      throw new TaskError("idempotency_key_reused", "This Idempotency-Key was already used with a different request; use a new key for a new request.");
+    }
+    const epoch = await this.captureEpoch();
+    const startedAt = this.store.now();
+    const now = await this.store.db(() => queries.getTaskById(this.store.database.db, { userId: this.userId, id: prior.taskId }));
+    if (now) {
+      await this.writeThrough("putCreated", now.id, now.version, startedAt, true, (s) => s.putCreated(now, epoch ?? ""));
+    } else {
+      // Gone: tombstoned just above the version its delete removed when that is known, else above any.
+      const version = "deleted" in prior.response ? prior.response.deleted.version + 1 : PG_INT_MAX;
+      await this.writeThrough("putTombstone", prior.taskId, version, startedAt, true, (s) => s.putTombstone(prior.taskId, version, epoch ?? ""));
+    }
+    const task = "task" in prior.response ? prior.response.task : null;
+    return { status: prior.status as WriteOutcome["status"], task, replayed: true };
   }
 
   // ---- internals ---------------------------------------------------------------------------
+
+  /** Every operation's Postgres statements share one budget (DATABASE_TIMEOUT_MS): see lib/db/guard.ts. */
+  private bounded<T>(fn: () => Promise<T>): Promise<T> {
+    return this.store.database.bounded(fn);
+  }
 
   /** One cache call on this user's slot, under the timeout and breaker. */
   private run<T>(cache: Cache, operation: CacheOperation, fn: (slot: UserTaskCache) => Promise<T>, taskId?: number): Promise<T> {
@@ -167,8 +283,17 @@ export class UserTaskStore {
     const startedAt = this.store.now();
     const read = () => this.store.db(() => queries.getTaskById(this.store.database.db, { userId: this.userId, id }));
     const task = await read();
-    // An absent id gets no tombstone: it may simply not exist *yet*, and a tombstone would refuse its create.
-    if (!task) return undefined;
+    if (!task) {
+      // A negative entry (version 0), so repeated reads of a missing id cost no query. It can't hide
+      // a create: the create's version 1 outranks it, and a fill that lost the race is refused.
+      await this.store.hooks.beforeFill?.([id]);
+      if (epoch && this.store.now() - startedAt <= MAX_CACHE_WRITE_AGE_MS) {
+        const result = await this.run(cache, "putMissing", (s) => s.putMissing(id, epoch), id).catch(() => "failed" as const);
+        if (result === "written") this.record("fill", { taskId: id, version: 0, detail: "missing: negative entry" });
+        if (result === "stale-epoch") this.store.noteResults(this.userId, [result]);
+      }
+      return undefined;
+    }
     const [result] = await this.fill(cache, [task], startedAt, epoch);
     if (result === "refused") {
       const now = await this.run(cache, "getTask", (s) => s.getTask(id), id).catch(() => null);
@@ -239,8 +364,12 @@ export class UserTaskStore {
     const start = await this.run(cache, "startIndexBuild", (s) => s.startIndexBuild(INDEX_LEASE_MS));
     if (start.state === "exists") return;
     if (start.state === "busy") {
-      for (let waited = 0; waited < INDEX_WAIT_MS; waited += INDEX_POLL_MS) {
+      // Waiting for another build is waiting on Postgres (it is reading it): it counts against this
+      // operation's budget, so the read that follows still ends within it.
+      const waitMs = Math.min(INDEX_WAIT_MS, databaseBudgetLeftMs() / 2);
+      for (let waited = 0; waited < waitMs; waited += INDEX_POLL_MS) {
         await new Promise((r) => setTimeout(r, INDEX_POLL_MS));
+        spendDatabaseBudget(INDEX_POLL_MS);
         if (await this.run(cache, "getIndexPage", (s) => s.getIndexPage({ limit: 0 }))) return;
       }
       return;
@@ -296,6 +425,28 @@ export class UserTaskStore {
     if (!current) return notFound(id);
     return new TaskError("precondition_failed", `Task ${id} has changed (now at version ${current.version}).`);
   }
+}
+
+/** A write, as the idempotency layer hashes and replays it. */
+export type WriteCommand =
+  | { op: "create"; input: CreateTaskInput }
+  | { op: "update"; id: number; patch: TaskPatch; expectedVersion?: number }
+  | { op: "delete"; id: number; expectedVersion?: number };
+
+/** A write's answer: the HTTP status, the task (null for a delete), and whether it is a replay of an earlier attempt. */
+export type WriteOutcome = { status: 200 | 201 | 204; task: Task | null; replayed: boolean };
+
+const STATUS_OF = { create: 201, update: 200, delete: 204 } as const;
+
+/** The request a key was first used with, as a hash: the command's fields in a fixed order. */
+function hashCommand(command: WriteCommand): string {
+  const canonical =
+    command.op === "create"
+      ? ["create", command.input.title, command.input.done ?? null]
+      : command.op === "update"
+        ? ["update", command.id, command.patch.title ?? null, command.patch.done ?? null, command.expectedVersion ?? null]
+        : ["delete", command.id, command.expectedVersion ?? null];
+  return createHash("sha256").update(JSON.stringify(canonical)).digest("hex");
 }
 
 /** The same error, word for word, for a missing id and for another user's id. */

@@ -6,13 +6,18 @@ export type TaskErrorCode =
   | "invalid_id"
   | "validation_failed"
   | "invalid_json"
+  | "invalid_url"
   | "unauthorized"
   | "forbidden"
   | "rate_limited"
   | "payload_too_large"
   | "unsupported_media_type"
   | "not_found"
+  | "method_not_allowed"
+  | "request_timeout"
+  | "request_aborted"
   | "precondition_failed"
+  | "idempotency_key_reused"
   | "service_unavailable"
   | "internal_error";
 
@@ -20,13 +25,19 @@ export const STATUS_BY_CODE: Record<TaskErrorCode, number> = {
   invalid_id: 400,
   validation_failed: 400,
   invalid_json: 400,
+  invalid_url: 400,
   unauthorized: 401,
   forbidden: 403,
   rate_limited: 429,
   payload_too_large: 413,
   unsupported_media_type: 415,
   not_found: 404,
+  method_not_allowed: 405,
+  request_timeout: 408,
+  /** The client went away before its body arrived: nobody reads this answer; it is logged at info and counted as a 4xx. */
+  request_aborted: 400,
   precondition_failed: 412,
+  idempotency_key_reused: 422,
   service_unavailable: 503,
   internal_error: 500,
 };

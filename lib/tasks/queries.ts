@@ -1,6 +1,6 @@
-import { and, asc, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { cacheRepairs, tasks, user, type TaskRow } from "../db/schema";
+import { cacheRepairs, idempotencyKeys, tasks, user, type IdempotentResponse, type TaskRow } from "../db/schema";
 import type { Task } from "./schema";
 
 // The only module that speaks SQL to the task tables. Each function is one statement; versions are
@@ -207,4 +207,114 @@ export async function listCacheRepairs(db: Db, { limit, userId }: { limit: numbe
 /** Clears a repair, unless it was recorded again since it was read. */
 export async function clearCacheRepair(db: Db, { subject, generation }: { subject: string; generation: number }): Promise<void> {
   await db.delete(cacheRepairs).where(and(eq(cacheRepairs.subject, subject), eq(cacheRepairs.generation, generation)));
+}
+
+// ---- idempotency keys (see lib/db/schema.ts) ----------------------------------------------------
+
+/** How long a key is remembered: a retry later than this is a new request. */
+export const IDEMPOTENCY_KEY_TTL_HOURS = 24;
+
+export type StoredIdempotencyKey = { requestHash: string; status: number; taskId: number; response: IdempotentResponse; expired: boolean };
+
+export async function findIdempotencyKey(db: Db, { userId, key }: { userId: string; key: string }): Promise<StoredIdempotencyKey | undefined> {
+  const [row] = await db
+    .select({
+      requestHash: idempotencyKeys.requestHash,
+      status: idempotencyKeys.status,
+      taskId: idempotencyKeys.taskId,
+      response: idempotencyKeys.response,
+      expired: sql<boolean>`${idempotencyKeys.createdAt} < now() - make_interval(hours => ${IDEMPOTENCY_KEY_TTL_HOURS})`,
+    })
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.key, key)));
+  return row && { ...row, response: parseIdempotentResponse(row.response) };
+}
+
+/** Forgets one key, only if it has expired (its slot is about to be reused). */
+export async function deleteExpiredIdempotencyKey(db: Db, { userId, key }: { userId: string; key: string }): Promise<void> {
+  await db
+    .delete(idempotencyKeys)
+    .where(
+      and(
+        eq(idempotencyKeys.userId, userId),
+        eq(idempotencyKeys.key, key),
+        sql`${idempotencyKeys.createdAt} < now() - make_interval(hours => ${IDEMPOTENCY_KEY_TTL_HOURS})`,
+      ),
+    );
+}
+
+/** Deletes every expired key; returns how many. */
+export async function purgeIdempotencyKeys(db: Db): Promise<number> {
+  const rows = await db
+    .delete(idempotencyKeys)
+    .where(sql`${idempotencyKeys.createdAt} < now() - make_interval(hours => ${IDEMPOTENCY_KEY_TTL_HOURS})`)
+    .returning({ key: idempotencyKeys.key });
+  return rows.length;
+}
+
+/** Whether `err` is the unique violation of an idempotency key already taken (by a concurrent request). */
+export function isIdempotencyKeyTaken(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 8; depth++, e = (e as { cause?: unknown }).cause) {
+    const { code, constraint_name, constraint } = e as { code?: unknown; constraint_name?: unknown; constraint?: unknown };
+    if (code === "23505" && (constraint_name ?? constraint) === "idempotency_keys_user_id_key_pk") return true;
+  }
+  return false;
+}
+
+// One statement per keyed write: the task change and the key row together, so a connection lost
+// after the statement went out leaves both or neither, and a retry finds which. The answer is built
+// here, from the row as committed, and stored with the key; the first attempt answers from the very
+// same value a replay will.
+
+const isoMillis = (column: SQL) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const taskJson = (alias: string) =>
+  sql`jsonb_build_object('task', jsonb_build_object('id', ${sql.raw(alias)}.id, 'title', ${sql.raw(alias)}.title, 'done', ${sql.raw(alias)}.done, 'version', ${sql.raw(alias)}.version, 'createdAt', ${isoMillis(sql.raw(`${alias}.created_at`))}, 'updatedAt', ${isoMillis(sql.raw(`${alias}.updated_at`))}))`;
+
+type KeyFields = { userId: string; key: string; requestHash: string; status: number };
+
+async function keyedWrite(db: Db, change: SQL, response: SQL, k: KeyFields): Promise<IdempotentResponse | undefined> {
+  const result = await db.execute<{ response: IdempotentResponse }>(sql`
+    with changed as (${change})
+    insert into ${idempotencyKeys} (user_id, key, request_hash, status, task_id, response)
+    select ${k.userId}, ${k.key}, ${k.requestHash}, ${k.status}, changed.id, ${response} from changed
+    returning response`);
+  // postgres.js gives the rows, PGlite an object holding them.
+  const rows = (Array.isArray(result) ? result : (result as unknown as { rows: Array<{ response: IdempotentResponse }> }).rows) as Array<{ response: IdempotentResponse | string }>;
+  const value = rows[0]?.response;
+  return value === undefined ? undefined : parseIdempotentResponse(value);
+}
+
+/** A stored answer as the API gives it (jsonb keeps its own key order; a task's fields come in the API's). */
+export function parseIdempotentResponse(value: IdempotentResponse | string): IdempotentResponse {
+  const parsed = (typeof value === "string" ? JSON.parse(value) : value) as IdempotentResponse;
+  if (!("task" in parsed)) return { deleted: { id: parsed.deleted.id, version: parsed.deleted.version } };
+  const t = parsed.task;
+  return { task: { id: t.id, title: t.title, done: t.done, version: t.version, createdAt: t.createdAt, updatedAt: t.updatedAt } };
+}
+
+export async function insertTaskWithKey(db: Db, args: { title: string; done: boolean } & KeyFields): Promise<Task> {
+  const change = sql`insert into ${tasks} (user_id, title, done) values (${args.userId}, ${args.title}, ${args.done}) returning *`;
+  const response = await keyedWrite(db, change, taskJson("changed"), args);
+  if (!response || !("task" in response)) throw new Error("keyed INSERT returned no row");
+  return response.task;
+}
+
+export async function updateTaskWithKey(
+  db: Db,
+  args: { id: number; patch: { title?: string; done?: boolean }; expectedVersion?: number } & KeyFields,
+): Promise<Task | undefined> {
+  const sets = [sql`version = version + 1`, sql`updated_at = now()`];
+  if (args.patch.title !== undefined) sets.push(sql`title = ${args.patch.title}`);
+  if (args.patch.done !== undefined) sets.push(sql`done = ${args.patch.done}`);
+  const versionCheck = args.expectedVersion === undefined ? sql`` : sql` and version = ${args.expectedVersion}`;
+  const change = sql`update ${tasks} set ${sql.join(sets, sql`, `)} where user_id = ${args.userId} and id = ${args.id}${versionCheck} returning *`;
+  const response = await keyedWrite(db, change, taskJson("changed"), args);
+  return response && "task" in response ? response.task : undefined;
+}
+
+export async function deleteTaskWithKey(db: Db, args: { id: number; expectedVersion?: number } & KeyFields): Promise<{ id: number; version: number } | undefined> {
+  const versionCheck = args.expectedVersion === undefined ? sql`` : sql` and version = ${args.expectedVersion}`;
+  const change = sql`delete from ${tasks} where user_id = ${args.userId} and id = ${args.id}${versionCheck} returning id, version`;
+  const response = await keyedWrite(db, change, sql`jsonb_build_object('deleted', jsonb_build_object('id', changed.id, 'version', changed.version))`, args);
+  return response && "deleted" in response ? response.deleted : undefined;
 }

@@ -78,6 +78,34 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       expect(await driver.getTask(7)).toEqual({ state: "tombstone", version: 2 });
     });
 
+    test("putMissing() writes a version-0 tombstone where nothing is cached, and nowhere else", async () => {
+      expect(await driver.putMissing(8, epoch)).toBe("written");
+      expect(await driver.getTask(8)).toEqual({ state: "tombstone", version: 0 });
+      await driver.putTask(task(9, 1), epoch);
+      expect(await driver.putMissing(9, epoch)).toBe("refused");
+      expect(await driver.getTask(9)).toEqual({ state: "hit", task: task(9, 1) });
+      await driver.putTombstone(10, 3, epoch);
+      expect(await driver.putMissing(10, epoch)).toBe("refused");
+      expect(await driver.getTask(10)).toEqual({ state: "tombstone", version: 3 });
+      expect(await driver.putMissing(11, "another epoch")).toBe("stale-epoch");
+      expect(await driver.getTask(11)).toEqual({ state: "miss" });
+    });
+
+    test("a create outranks a negative entry: putCreated() writes over it and joins the index", async () => {
+      await driver.putMissing(12, epoch);
+      const token = await driver.startIndexBuild(30_000);
+      if (token.state !== "started") throw new Error("no build");
+      await driver.publishIndexBuild(token.token);
+      expect(await driver.putCreated(task(12, 1), epoch)).toBe("written");
+      expect(await driver.getTask(12)).toEqual({ state: "hit", task: task(12, 1) });
+      expect(await driver.readWholeIndex()).toContain(12);
+      // A negative entry is short-lived; a real tombstone lasts as long as any other.
+      await driver.putMissing(13, epoch);
+      const [missingTtl] = await driver.ttls([13]);
+      expect(missingTtl).toBeGreaterThan(0);
+      expect(missingTtl).toBeLessThanOrEqual(60);
+    });
+
     test("getTasks() returns hits, tombstones and misses in the order asked", async () => {
       await driver.putTask(task(1, 1), epoch);
       await driver.putTombstone(2, 2, epoch);

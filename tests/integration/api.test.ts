@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openDatabase, type Database } from "@/lib/db/client";
@@ -637,6 +638,82 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
     });
 
     // ---- another person's tasks -----------------------------------------------------------
+
+    describe("Idempotency-Key", () => {
+      test("a retried create answers the first attempt's 201 and body, marked as a replay, and writes one row", async () => {
+        const key = `create-${randomUUID()}`;
+        const first = await api.create({ title: "once only" }, { "idempotency-key": key });
+        const task = await taskFrom(first, 201);
+        expect(first.headers.get("idempotent-replayed")).toBeNull();
+        const again = await api.create({ title: "once only" }, { "idempotency-key": key });
+        expect(await taskFrom(again, 201)).toEqual(task);
+        expect(again.headers.get("idempotent-replayed")).toBe("true");
+        expect(again.headers.get("location")).toBe(`/api/tasks/${task.id}`);
+        expect((await dbRows()).filter((t) => t.title === "once only")).toHaveLength(1);
+      });
+
+      test("concurrent attempts with one key make one task, and every attempt answers it", async () => {
+        const key = `race-${randomUUID()}`;
+        const answers = await Promise.all(Array.from({ length: 6 }, () => api.create({ title: "raced key" }, { "idempotency-key": key })));
+        const tasks = await Promise.all(answers.map((res) => taskFrom(res, 201)));
+        expect(new Set(tasks.map((t) => t.id)).size).toBe(1);
+        expect((await dbRows()).filter((t) => t.title === "raced key")).toHaveLength(1);
+      });
+
+      test("the same key with a different request is a 422 that writes nothing", async () => {
+        const key = `mismatch-${randomUUID()}`;
+        const task = await taskFrom(await api.create({ title: "first use" }, { "idempotency-key": key }), 201);
+        const error = await expectRefused(() => api.create({ title: "second use" }, { "idempotency-key": key }), 422, "idempotency_key_reused", [task.id]);
+        expect(error.message).toMatch(/different request/);
+        // A key names one request per person: on a PATCH it is another request too.
+        await expectRefused(() => api.patch(task.id, { done: true }, { "idempotency-key": key }), 422, "idempotency_key_reused", [task.id]);
+      });
+
+      test("a retried PATCH replays the first answer, even after later changes, and bumps the version once", async () => {
+        const task = await make("patched once");
+        const key = `patch-${randomUUID()}`;
+        const first = await taskFrom(await api.patch(task.id, { done: true }, { "idempotency-key": key }));
+        expect(first.version).toBe(2);
+        const later = await taskFrom(await api.patch(task.id, { title: "changed since" }));
+        const replay = await api.patch(task.id, { done: true }, { "idempotency-key": key });
+        expect(await taskFrom(replay)).toEqual(first);
+        expect(replay.headers.get("etag")).toBe(`"v2"`);
+        // The replay did not write: Postgres and the cache still hold the later change.
+        expect((await dbRows()).find((t) => t.id === task.id)).toEqual(later);
+        expect(await taskFrom(await api.get(task.id))).toEqual(later);
+      });
+
+      test("a retried DELETE answers 204 again; a failed attempt stores nothing, so its retry is judged afresh", async () => {
+        const task = await make("deleted once");
+        const key = `delete-${randomUUID()}`;
+        expect((await api.remove(task.id, { "idempotency-key": key })).status).toBe(204);
+        const replay = await api.remove(task.id, { "idempotency-key": key });
+        expect(replay.status).toBe(204);
+        expect(replay.headers.get("idempotent-replayed")).toBe("true");
+        await errorFrom(await api.get(task.id), 404, "not_found");
+        const missing = `missing-${randomUUID()}`;
+        await errorFrom(await api.remove(task.id, { "idempotency-key": missing }), 404, "not_found");
+        await errorFrom(await api.remove(task.id, { "idempotency-key": missing }), 404, "not_found");
+      });
+
+      test("keys are per person: another person's same key is their own request", async () => {
+        const key = `shared-${randomUUID()}`;
+        const mine = await taskFrom(await api.create({ title: "mine" }, { "idempotency-key": key }), 201);
+        const { cookie } = await signUp(auth);
+        const theirs = apiFor(signedWith(() => ({ cookie })));
+        const other = await taskFrom(await theirs.create({ title: "theirs" }, { "idempotency-key": key }), 201);
+        expect(other.id).not.toBe(mine.id);
+        expect(other.title).toBe("theirs");
+      });
+
+      test("a key that is empty, too long or not printable ASCII is a 400 that writes nothing", async () => {
+        const refuse = refusals();
+        for (const bad of ["", " ", "x".repeat(256), "tab\there", "caf\u00e9"]) {
+          const error = await refuse(() => api.create({ title: "never" }, { "idempotency-key": bad }), 400, "validation_failed");
+          expect(error.message).toMatch(/Idempotency-Key/);
+        }
+      });
+    });
 
     describe("another person's tasks", () => {
       let theirs: Task;

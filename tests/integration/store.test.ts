@@ -29,6 +29,37 @@ describe.each(BACKENDS)("task store on $name", (backend) => {
     expect(await store.get(created.id)).toEqual({ task: updated, cache: "HIT" });
   });
 
+  test("a missing id is negatively cached: 100 reads of it cost one Postgres query, and the next create of that id is served", async () => {
+    const shared = store.store;
+    if (!shared.cache) return;
+    const last = await store.create({ title: "the newest before the miss" });
+    const next = last.id + 1; // this test database's next id: nothing else creates here meanwhile
+    const before = shared.stats.dbQueries;
+    for (let i = 0; i < 100; i++) await expect(store.get(next)).rejects.toMatchObject({ code: "not_found" });
+    expect(shared.stats.dbQueries - before).toBe(1);
+    const created = await store.create({ title: "created after its id was missing" });
+    expect(created.id).toBe(next);
+    expect(await store.get(next)).toEqual({ task: created, cache: "HIT" });
+    expect((await store.list({ limit: 5 })).tasks[0]).toEqual(created);
+  });
+
+  test("a negative entry that loses the race to a create is refused: the create is never hidden", async () => {
+    let release!: () => void;
+    let paused!: () => void;
+    const atFill = new Promise<void>((r) => (paused = r));
+    const gate = new Promise<void>((r) => (release = r));
+    const hooked = (await env.openStore({ hooks: { beforeFill: async () => (paused(), gate) } })).forUser(env.userId);
+    if (!hooked.store.cache) return;
+    const last = await store.create({ title: "before the race" });
+    const racing = hooked.get(last.id + 1).catch((e: unknown) => e);
+    await atFill; // the miss read Postgres (nothing there yet) and waits before writing its negative entry
+    const created = await store.create({ title: "created during the miss" });
+    release();
+    expect(await racing).toMatchObject({ code: "not_found" });
+    expect(await store.get(created.id)).toEqual({ task: created, cache: "HIT" });
+    expect(await hooked.get(created.id)).toEqual({ task: created, cache: "HIT" });
+  });
+
   test("a second store instance sees a write from the first (shared cache)", async () => {
     const other = (await env.openStore()).forUser(env.userId);
     const created = await store.create({ title: "seen elsewhere" });

@@ -69,6 +69,8 @@ export type TestEnv = {
     repairIntervalMs?: number;
     /** Reach Postgres at this URL instead (e.g. through a proxy the test controls). */
     databaseUrl?: string;
+    /** Deadlines and breaker of the Postgres pool (lib/db/guard.ts). */
+    database?: { timeoutMs?: number; statementTimeoutMs?: number; breakerFailures?: number; breakerCooldownMs?: number; poolMax?: number };
   }): Promise<TaskStore>;
   cleanup(): Promise<void>;
 };
@@ -116,9 +118,12 @@ export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
         database = await openDatabase({
           kind: "postgres",
           url: options.databaseUrl ?? (databaseUrl as string),
-          poolMax: 10,
+          poolMax: options.database?.poolMax ?? 10,
           prepare: true,
-          timeoutMs: 2000,
+          timeoutMs: options.database?.timeoutMs ?? 2000,
+          statementTimeoutMs: options.database?.statementTimeoutMs,
+          breakerFailures: options.database?.breakerFailures,
+          breakerCooldownMs: options.database?.breakerCooldownMs,
         });
       } else {
         // PGlite is one in-process database: every store shares it (closing is done in cleanup).

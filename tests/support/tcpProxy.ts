@@ -2,13 +2,23 @@ import net from "node:net";
 
 /**
  * A TCP proxy the test controls, between the app and Redis or Postgres: add latency to every
- * reply, reset every connection, or go down (refuse and drop) and come back.
+ * reply, reset every connection, stall (keep accepting, answer nothing), or go down (refuse and
+ * drop) and come back.
  */
 export type TcpProxy = {
   port: number;
   url(scheme: string, path?: string): string;
   /** Delay every chunk sent back to the client by `ms` (0 to stop). */
   setLatency(ms: number): void;
+  /**
+   * Stalled ("both"): connections are still accepted, but nothing passes either way (held, as a load
+   * balancer with a dead backend would hold it). "replies": what the client sends still reaches the
+   * server, but its answers are held (a statement runs, and its answer is lost). `false` resumes,
+   * and what was held is delivered to connections still open.
+   */
+  setStalled(stalled: false | "both" | "replies"): void;
+  /** Passes on the first chunk the client sends that contains `marker`, and from then on holds every reply (as setStalled("replies")). */
+  stallRepliesAfter(marker: string): void;
   /** Destroys every open connection (the client sees a reset). */
   resetConnections(): void;
   /** Down: open connections are dropped and the port stops listening (connections are refused), as when the server is gone. */
@@ -19,9 +29,14 @@ export type TcpProxy = {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let latencyMs = 0;
   let down = false;
+  let stalled: false | "both" | "replies" = false;
+  const held: Array<() => void> = [];
+  let replyMarker: string | undefined;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target);
+    const toServer = (deliver: () => void) => (stalled === "both" ? held.push(deliver) : deliver());
+    const toClient = (deliver: () => void) => (stalled ? held.push(deliver) : deliver());
     sockets.add(client);
     sockets.add(upstream);
     const forget = () => {
@@ -34,11 +49,19 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     upstream.on("error", forget);
     client.on("close", forget);
     upstream.on("close", forget);
-    client.on("data", (chunk) => upstream.write(chunk));
-    upstream.on("data", (chunk) => {
-      if (latencyMs > 0) setTimeout(() => client.destroyed || client.write(chunk), latencyMs);
-      else client.write(chunk);
+    client.on("data", (chunk: Buffer) => {
+      if (replyMarker !== undefined && chunk.includes(replyMarker)) {
+        replyMarker = undefined;
+        stalled = "replies";
+      }
+      toServer(() => upstream.destroyed || upstream.write(chunk));
     });
+    upstream.on("data", (chunk) =>
+      toClient(() => {
+        if (latencyMs > 0) setTimeout(() => client.destroyed || client.write(chunk), latencyMs);
+        else if (!client.destroyed) client.write(chunk);
+      }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
@@ -52,6 +75,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     url: (scheme, path = "") => `${scheme}://127.0.0.1:${address.port}${path}`,
     setLatency: (ms) => {
       latencyMs = ms;
+    },
+    setStalled: (value) => {
+      stalled = value;
+      if (!value) for (const deliver of held.splice(0)) deliver();
+    },
+    stallRepliesAfter: (marker) => {
+      replyMarker = marker;
     },
     resetConnections: resetAll,
     setDown: async (value) => {
