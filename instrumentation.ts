@@ -25,6 +25,11 @@ export async function register() {
     const { trustPeerAddress } = await import("./lib/http/clientAddress");
     trustPeerAddress((await import("node:http")).Server.prototype, trustedProxyHops);
     trustPeerAddress((await import("node:https")).Server.prototype, trustedProxyHops);
+    // Malformed URLs, methods a route does not serve, absolute-form targets: answered as JSON
+    // errors before Next.js turns them into 500s or foreign redirects (lib/http/rawRequest.ts).
+    const { guardRawRequests } = await import("./lib/http/rawRequest");
+    guardRawRequests((await import("node:http")).Server.prototype);
+    guardRawRequests((await import("node:https")).Server.prototype);
     // Open the database and apply migrations now rather than on the first request. If Postgres is
     // down the server still starts: requests answer 503 until it is back, then the store opens.
     const { getTaskStore } = await import("./lib/taskStore");

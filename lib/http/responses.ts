@@ -1,6 +1,7 @@
 import type { z } from "zod";
-import { log } from "../log";
-import { errorBody, isTaskError, TaskError, type ValidationIssue } from "../tasks/errors";
+import { env } from "../env";
+import { isTaskError, TaskError, type ValidationIssue } from "../tasks/errors";
+import { publicError, publicErrorBody } from "./publicError";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -12,11 +13,9 @@ export function json(body: unknown, init?: { status?: number; headers?: Record<s
 
 /** Every failure leaves through here: a fixed public message, never a stack or driver text. */
 export function errorResponse(err: unknown): Response {
-  const taskError =
-    isTaskError(err) ? err : new TaskError("internal_error", "Something went wrong. Try again.", { cause: err });
-  if (taskError.code === "internal_error") log.error("request failed", { err: taskError.cause ?? err });
+  const taskError = publicError(err, "request");
   const headers: Record<string, string> = taskError.retryAfterSeconds === undefined ? {} : { "Retry-After": String(taskError.retryAfterSeconds) };
-  return json(errorBody(taskError), { status: taskError.status, headers });
+  return json({ error: publicErrorBody(taskError) }, { status: taskError.status, headers });
 }
 
 export function issuesOf(error: z.ZodError): ValidationIssue[] {
@@ -43,30 +42,55 @@ function isJsonContentType(header: string | null): boolean {
 
 /**
  * Reads a JSON request body: 415 unless it is JSON, 413 past 16 KiB (checked while streaming, so a
- * lying or absent Content-Length can't make us buffer more), 400 when it does not parse.
+ * lying or absent Content-Length can't make us buffer more), 408 when the whole body takes longer
+ * than `timeoutMs` to arrive, 400 request_aborted when the client goes away mid-body (nobody reads
+ * that answer, and it is the client's doing, not a failure of ours), 400 when it is not UTF-8 or
+ * does not parse.
  */
-export async function readJsonBody(req: Request): Promise<unknown> {
+export async function readJsonBody(req: Request, { timeoutMs = env.REQUEST_BODY_TIMEOUT_MS }: { timeoutMs?: number } = {}): Promise<unknown> {
   if (!isJsonContentType(req.headers.get("content-type"))) {
     throw new TaskError("unsupported_media_type", "Send the body as JSON with Content-Type: application/json.");
   }
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) throw tooLarge();
   const chunks: Uint8Array[] = [];
-  let size = 0;
   if (req.body) {
     const reader = req.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > MAX_BODY_BYTES) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TaskError("request_timeout", `The request body must arrive within ${timeoutMs} ms.`)), timeoutMs);
+    });
+    // Awaited only through the race: firing just as the last chunk lands must not go unhandled.
+    deadline.catch(() => {});
+    try {
+      let size = 0;
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await Promise.race([reader.read(), deadline]);
+        } catch (err) {
+          if (isTaskError(err)) throw err;
+          // The body stream failed under us: the client reset or closed the connection mid-body.
+          throw new TaskError("request_aborted", "The client closed the connection before the request body arrived.", { cause: err });
+        }
+        if (chunk.done) break;
+        size += chunk.value.byteLength;
+        if (size > MAX_BODY_BYTES) throw tooLarge();
+        chunks.push(chunk.value);
       }
-      chunks.push(value);
+    } catch (err) {
+      reader.cancel().catch(() => {});
+      throw err;
+    } finally {
+      clearTimeout(timer);
     }
   }
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(chunks));
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new TaskError("invalid_json", "The request body is not valid UTF-8.");
+  }
   try {
     return JSON.parse(text);
   } catch {

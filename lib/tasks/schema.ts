@@ -20,6 +20,24 @@ export const PG_INT_MAX = 2_147_483_647;
 // accepts is one Postgres accepts. Account and API-key names are held to the same rule.
 export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
+// With the u flag a paired surrogate is one code point, so this matches only broken halves, which
+// would otherwise be stored as U+FFFD.
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+// Bidirectional overrides and isolates (LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI, PDI): they reorder
+// the text around a title wherever it is shown, so a title could display as something it is not.
+const BIDI_CONTROL = /[\u202a-\u202e\u2066-\u2069]/;
+
+// A code point that leaves a mark: not whitespace, a control or format character (zero-width space
+// and joiners, word joiner, BOM), a combining mark on nothing, an unpaired surrogate, another
+// default-ignorable code point (Hangul fillers, variation selectors) or the blank Braille cell.
+const VISIBLE_CHAR = /[^\p{White_Space}\p{Cc}\p{Cf}\p{Cs}\p{M}\p{Default_Ignorable_Code_Point}\u2800]/u;
+
+/** `U+202E` for the code point at the start of `char`. */
+function codePointName(char: string): string {
+  return `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
 /** Counts code points, as Postgres `char_length` does, so an emoji is one character, not two. */
 export function countChars(text: string): number {
   let n = 0;
@@ -37,9 +55,15 @@ export const titleSchema = z
   .refine((t) => !CONTROL_CHARS.test(t), {
     error: "Title must not contain control characters.",
   })
-  // With the u flag a paired surrogate is one code point, so this matches only broken halves,
-  // which would otherwise be stored as U+FFFD.
-  .refine((t) => !/[\ud800-\udfff]/u.test(t), { error: "Title must be valid Unicode text." });
+  .refine((t) => !LONE_SURROGATE.test(t), { error: "Title must be valid Unicode text." })
+  .superRefine((t, ctx) => {
+    const bidi = BIDI_CONTROL.exec(t);
+    if (bidi) ctx.addIssue({ code: "custom", message: `Titles can't contain the bidirectional control ${codePointName(bidi[0])}.` });
+    // An empty title, a control character or a broken surrogate has its message already.
+    else if (t !== "" && !CONTROL_CHARS.test(t) && !LONE_SURROGATE.test(t) && !VISIBLE_CHAR.test(t)) {
+      ctx.addIssue({ code: "custom", message: "Title must contain at least one visible character." });
+    }
+  });
 
 export const createTaskSchema = z.strictObject(
   {
