@@ -3,8 +3,8 @@
 import { headers } from "next/headers";
 import { z } from "zod";
 import { actionTasks } from "@/lib/auth";
+import { publicError, publicErrorBody, type PublicError } from "@/lib/http/publicError";
 import { issuesOf } from "@/lib/http/responses";
-import { isTaskError, STATUS_BY_CODE, type TaskErrorCode, type ValidationIssue } from "@/lib/tasks/errors";
 import {
   LIST_LIMIT_DEFAULT,
   PG_INT_MAX,
@@ -17,18 +17,15 @@ import {
 /*
  * Server actions for the page. Every action takes `unknown` and parses it again with the same zod
  * schemas the form uses: the client is never trusted. Every action returns a plain, serialisable
- * result; errors are mapped to the public `{ code, message, issues? }` shape, and anything that is
- * not a TaskError is logged here and replaced by a generic message, so driver text never reaches
- * the browser.
+ * result; errors go through the same boundary as the API's (lib/http/publicError.ts): logged once,
+ * mapped to the public `{ code, message, issues? }` shape, driver text never reaching the browser.
  */
 
-export type ActionError = { code: TaskErrorCode; message: string; issues?: ValidationIssue[] };
+export type ActionError = PublicError;
 export type ActionFailure = { ok: false; error: ActionError };
 export type TaskResult = { ok: true; task: Task } | ActionFailure;
 export type DeleteResult = { ok: true } | ActionFailure;
 export type ListResult = { ok: true; tasks: Task[]; nextCursor: string | null } | ActionFailure;
-
-const INTERNAL: ActionError = { code: "internal_error", message: "Something went wrong. Try again." };
 
 const idSchema = z
   .number({ error: "Task id must be a positive integer." })
@@ -53,6 +50,17 @@ const deleteInputSchema = z.strictObject({
   expectedVersion: versionSchema.optional(),
 });
 
+/**
+ * One create submission's idempotency key (the page makes a UUID, and sends the same one again
+ * when it retries that submission): printable ASCII without spaces, as an HTTP header value could carry.
+ */
+const idempotencyKeyInputSchema = z.strictObject({
+  idempotencyKey: z
+    .string({ error: "idempotencyKey must be 1 to 255 printable ASCII characters." })
+    .regex(/^[\x21-\x7e]{1,255}$/, { error: "idempotencyKey must be 1 to 255 printable ASCII characters." })
+    .optional(),
+});
+
 const listInputSchema = z.strictObject({
   cursor: z.string({ error: "cursor must be a value returned as nextCursor." }).nullable().optional(),
 });
@@ -68,19 +76,7 @@ function validationFailure(error: z.ZodError): ActionFailure {
 }
 
 function failure(err: unknown, action: string): ActionFailure {
-  if (isTaskError(err)) {
-    if (STATUS_BY_CODE[err.code] >= 500) console.error(`[actions] ${action} failed:`, err.cause ?? err);
-    return {
-      ok: false,
-      error: {
-        code: err.code,
-        message: err.message,
-        ...(err.issues ? { issues: err.issues.map((i) => ({ path: String(i.path), message: String(i.message) })) } : {}),
-      },
-    };
-  }
-  console.error(`[actions] ${action} failed:`, err);
-  return { ok: false, error: INTERNAL };
+  return { ok: false, error: publicErrorBody(publicError(err, `action ${action}`)) };
 }
 
 /**
@@ -118,12 +114,15 @@ export async function listTasksAction(input: unknown): Promise<ListResult> {
   }
 }
 
-export async function createTaskAction(input: unknown): Promise<TaskResult> {
+/** `idempotencyKey`: the same for every retry of one submission, so a retry never makes a second task. */
+export async function createTaskAction(input: unknown, idempotencyKey?: unknown): Promise<TaskResult> {
   const parsed = createTaskSchema.safeParse(input);
   if (!parsed.success) return validationFailure(parsed.error);
+  const key = idempotencyKeyInputSchema.safeParse({ idempotencyKey });
+  if (!key.success) return validationFailure(key.error);
   try {
     const tasks = await myTasks("write");
-    return { ok: true, task: plainTask(await tasks.create(parsed.data)) };
+    return { ok: true, task: plainTask(await tasks.create(parsed.data, { idempotencyKey: key.data.idempotencyKey })) };
   } catch (err) {
     return failure(err, "createTask");
   }

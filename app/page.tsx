@@ -1,9 +1,8 @@
 import { connection } from "next/server";
 import { redirect, unstable_rethrow } from "next/navigation";
 import { getCurrentUser, type CurrentUser } from "@/lib/auth/session";
-import { log } from "@/lib/log";
+import { publicError } from "@/lib/http/publicError";
 import { getTaskStore } from "@/lib/taskStore";
-import { isTaskError } from "@/lib/tasks/errors";
 import { LIST_LIMIT_DEFAULT, type Task } from "@/lib/tasks/schema";
 import AccountBar from "./_components/AccountBar";
 import ApiKeysPanel from "./_components/ApiKeysPanel";
@@ -24,10 +23,8 @@ async function loadFirstPage(): Promise<FirstPage> {
     return { ok: true, user, tasks: page.tasks, nextCursor: page.nextCursor };
   } catch (err) {
     unstable_rethrow(err);
-    // The store has already logged the details; one line here ties them to the page.
-    log.warn("task page could not load", { error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
-    // A TaskError's message is public by design; anything else is replaced.
-    return { ok: false, message: isTaskError(err) ? err.message : "The task database did not answer." };
+    // The same boundary as the API's and the actions': logged once, and only a public message shown.
+    return { ok: false, message: publicError(err, "task page").message };
   }
 }
 

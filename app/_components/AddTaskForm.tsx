@@ -1,40 +1,26 @@
 "use client";
 
-import { useId, useState, type FormEvent, type RefObject } from "react";
-import { createTaskSchema, updateTaskSchema } from "@/lib/tasks/schema";
-
-type TitleCheck = { ok: true; title: string } | { ok: false; message: string };
-
-/**
- * Checks a title with the same zod schema the server action parses it with (create or update), so
- * the field shows exactly the message the server would give, before anything is sent.
- */
-export function checkTitle(value: string, kind: "create" | "update"): TitleCheck {
-  const parsed =
-    kind === "create" ? createTaskSchema.safeParse({ title: value }) : updateTaskSchema.safeParse({ title: value });
-  if (parsed.success && parsed.data.title !== undefined) return { ok: true, title: parsed.data.title };
-  const message = parsed.success ? undefined : parsed.error.issues[0]?.message;
-  return { ok: false, message: message ?? "This title can't be used." };
-}
-
-/** The message for the first problem with a title, or null when it is acceptable. */
-export function titleError(value: string, kind: "create" | "update"): string | null {
-  const check = checkTitle(value, kind);
-  return check.ok ? null : check.message;
-}
+import { useId, useRef, useState, type FormEvent, type RefObject } from "react";
+import { newIdempotencyKey, submissionKey, type FailedSubmission } from "./taskList";
+import { checkTitle } from "./title";
+import TitleField from "./TitleField";
 
 export default function AddTaskForm({
   onAdd,
   inputRef,
 }: {
-  /** Saves the title; resolves to the server's error message, or null once saved. */
-  onAdd: (title: string) => Promise<string | null>;
+  /**
+   * Saves the title under the submission's idempotency key; resolves to the server's error
+   * message, or null once saved.
+   */
+  onAdd: (title: string, idempotencyKey: string) => Promise<string | null>;
   inputRef: RefObject<HTMLInputElement | null>;
 }) {
   const [value, setValue] = useState("");
   const [error, setError] = useState<string | null>(null);
   const inputId = useId();
-  const errorId = useId();
+  /** The last submission that failed: sending its title again retries it, under its key. */
+  const lastFailed = useRef<FailedSubmission | null>(null);
 
   function handleSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -45,12 +31,18 @@ export default function AddTaskForm({
       return;
     }
     const attempted = value;
+    const submission: FailedSubmission = {
+      title: check.title,
+      idempotencyKey: submissionKey(check.title, lastFailed.current, newIdempotencyKey),
+    };
+    lastFailed.current = null;
     setError(null);
     // Optimistic: the task is already in the list, so the field is ready for the next one.
     setValue("");
     inputRef.current?.focus();
-    void onAdd(check.title).then((serverError) => {
+    void onAdd(submission.title, submission.idempotencyKey).then((serverError) => {
       if (serverError === null) return;
+      lastFailed.current = submission;
       setError(serverError);
       // Give the text back so nothing typed is lost, unless a new title is already being typed.
       setValue((current) => (current === "" ? attempted : current));
@@ -62,33 +54,22 @@ export default function AddTaskForm({
       <label htmlFor={inputId} className="add-label">
         New task
       </label>
-      <div className="add-row">
-        <input
-          ref={inputRef}
-          id={inputId}
-          name="title"
-          type="text"
-          className="text-input"
-          placeholder="What needs doing?"
-          autoComplete="off"
-          value={value}
-          onChange={(e) => {
-            setValue(e.target.value);
-            // Once an error is showing, keep it in step with what is typed.
-            if (error !== null) setError(titleError(e.target.value, "create"));
-          }}
-          aria-invalid={error !== null || undefined}
-          aria-describedby={error !== null ? errorId : undefined}
-        />
+      <TitleField
+        kind="create"
+        inputRef={inputRef}
+        id={inputId}
+        name="title"
+        placeholder="What needs doing?"
+        value={value}
+        onValueChange={setValue}
+        error={error}
+        onErrorChange={setError}
+        rowClassName="add-row"
+      >
         <button type="submit" className="button button-primary">
           Add
         </button>
-      </div>
-      {error !== null && (
-        <p id={errorId} className="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      </TitleField>
     </form>
   );
 }

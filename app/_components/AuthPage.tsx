@@ -1,6 +1,7 @@
 import { connection } from "next/server";
-import { redirect } from "next/navigation";
+import { redirect, unstable_rethrow } from "next/navigation";
 import { getCurrentUser, safeNextPath } from "@/lib/auth/session";
+import { publicError } from "@/lib/http/publicError";
 import AuthForm from "./AuthForm";
 
 type SearchParams = Promise<{ next?: string | string[] }>;
@@ -10,8 +11,13 @@ export default async function AuthPage({ mode, searchParams }: { mode: "sign-in"
   // Render per request: `next build` must never touch the database.
   await connection();
   const next = safeNextPath((await searchParams).next);
-  // If the session can't be checked, show the form anyway: sending it will say what is wrong.
-  const user = await getCurrentUser().catch(() => null);
+  // If the session can't be checked, show the form anyway: sending it will say what is wrong (and
+  // the failure is logged by the one error boundary, as everywhere else).
+  const user = await getCurrentUser().catch((err: unknown) => {
+    unstable_rethrow(err);
+    publicError(err, `${mode} page`);
+    return null;
+  });
   if (user) redirect(next);
 
   return (

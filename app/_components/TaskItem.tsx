@@ -2,7 +2,8 @@
 
 import { useEffect, useId, useRef, useState, type FocusEvent, type KeyboardEvent } from "react";
 import type { Task } from "@/lib/tasks/schema";
-import { checkTitle, titleError } from "./AddTaskForm";
+import { checkTitle } from "./title";
+import TitleField from "./TitleField";
 
 type Props = {
   task: Task;
@@ -21,8 +22,6 @@ export default function TaskItem({ task, busy, onToggle, onRename, onDelete }: P
   const [error, setError] = useState<string | null>(null);
 
   const checkboxId = useId();
-  const inputId = useId();
-  const errorId = useId();
   const hintId = useId();
 
   const inputRef = useRef<HTMLInputElement>(null);
@@ -107,31 +106,23 @@ export default function TaskItem({ task, busy, onToggle, onRename, onDelete }: P
 
       {editing ? (
         <div className="task-editor">
-          <input
-            ref={inputRef}
-            id={inputId}
-            type="text"
-            className="text-input text-input-inline"
-            aria-label={`Edit title of "${task.title}"`}
+          <TitleField
+            kind="update"
+            inputRef={inputRef}
+            inline
+            label={`Edit title of "${task.title}"`}
             value={draft}
-            autoComplete="off"
-            onChange={(e) => {
-              setDraft(e.target.value);
-              if (error !== null) setError(titleError(e.target.value, "update"));
-            }}
+            onValueChange={setDraft}
+            error={error}
+            onErrorChange={setError}
+            describedBy={hintId}
             onKeyDown={handleKeyDown}
             onBlur={handleBlur}
-            aria-invalid={error !== null || undefined}
-            aria-describedby={error !== null ? `${errorId} ${hintId}` : hintId}
-          />
-          <p id={hintId} className="visually-hidden">
-            Press Enter to save or Escape to cancel.
-          </p>
-          {error !== null && (
-            <p id={errorId} className="field-error" role="alert">
-              {error}
+          >
+            <p id={hintId} className="visually-hidden">
+              Press Enter to save or Escape to cancel.
             </p>
-          )}
+          </TitleField>
         </div>
       ) : (
         <label htmlFor={checkboxId} className="task-title">
