@@ -8,6 +8,12 @@ const baseURL = process.env.E2E_BASE_URL ?? "http://127.0.0.1:" + port;
 const systemChromium = "/usr/bin/chromium";
 const executablePath = existsSync(systemChromium) ? systemChromium : undefined;
 
+// scripts/test.mjs sets E2E_SERVER_LOG: the app server's output (one log line per request, the
+// warnings the stories provoke on purpose) goes to that file, and the runner shows its end only
+// when a story fails. Without it (`npm run test:e2e`) the server's stderr shows as usual.
+const serverLog = process.env.E2E_SERVER_LOG;
+const intoServerLog = serverLog ? ` > '${serverLog.replace(/'/g, "'\\''")}' 2>&1` : "";
+
 /** The server inherits the runner's environment (DATABASE_URL, REDIS_URL, CACHE_PREFIX, ...). */
 function stringEnv(): Record<string, string> {
   const env: Record<string, string> = {};
@@ -53,7 +59,7 @@ export default defineConfig({
   webServer: process.env.E2E_BASE_URL
     ? undefined
     : {
-        command: "node node_modules/next/dist/bin/next start -p " + port,
+        command: "node node_modules/next/dist/bin/next start -p " + port + intoServerLog,
         url: baseURL,
         reuseExistingServer: false,
         timeout: 120_000,

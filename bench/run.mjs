@@ -6,14 +6,29 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import postgres from "postgres";
 import { Redis } from "ioredis";
+import { tsImport } from "tsx/esm/api";
+import { createDatabase, deleteKeysMatching, freePort } from "../scripts/lib/services.mjs";
+
+const USAGE = `usage: npm run bench [-- --quick] [-- --no-build] [-- --dry-run]
+  --quick     short runs (the CI smoke run)
+  --no-build  reuse the existing production build
+  --dry-run   set up and tear down the bench's database and key prefix, print the key names it
+              would use, and stop (no build, no servers, no load)
+Postgres: TEST_DATABASE_URL or BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres)
+Redis:    TEST_REDIS_URL or BENCH_REDIS_URL (default redis://127.0.0.1:6379)`;
+
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const quick = process.argv.includes("--quick");
 const build = !process.argv.includes("--no-build");
+const dryRun = process.argv.includes("--dry-run");
 const SECONDS = quick ? 2 : 8;
 const MIXED_SECONDS = quick ? 3 : 20;
 const LIST_SIZES = [100, 10_000, 100_000];
@@ -22,19 +37,10 @@ const adminUrl = process.env.TEST_DATABASE_URL || process.env.BENCH_DATABASE_URL
 const redisUrl = process.env.TEST_REDIS_URL || process.env.BENCH_REDIS_URL || "redis://127.0.0.1:6379";
 const servers = [];
 const cleanups = [];
+// Key names come from the app's own key module, so the bench can't drift from what the app writes.
+const { everythingPattern, userCacheKeys } = await tsImport("../lib/cache/keys.ts", import.meta.url);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
 
 async function startServer(name, env) {
   const port = await freePort();
@@ -148,35 +154,28 @@ function peakMemoryMb(pid) {
 }
 
 async function main() {
-  if (build) {
+  if (build && !dryRun) {
     console.log("building…");
     const b = spawnSync(process.execPath, [path.join(root, "node_modules/next/dist/bin/next"), "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
     if (b.status !== 0) throw new Error("next build failed");
   }
-  const dbName = `wt_bench_${randomBytes(4).toString("hex")}`;
   const prefix = `wt_bench_${randomBytes(3).toString("hex")}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database "${dbName}"`);
-  cleanups.push(async () => {
-    await admin.unsafe(`drop database if exists "${dbName}" with (force)`).catch(() => {});
-    await admin.end();
-  });
-  const dbUrl = new URL(adminUrl);
-  dbUrl.pathname = `/${dbName}`;
+  const database = await createDatabase(adminUrl, `wt_bench_${randomBytes(4).toString("hex")}`);
+  cleanups.push(() => database.drop());
   const redis = new Redis(redisUrl);
   cleanups.push(async () => {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== "0");
+    await deleteKeysMatching(redisUrl, everythingPattern(prefix));
     redis.disconnect();
   });
+  if (dryRun) {
+    await redis.ping();
+    console.log(`dry run: database ${database.name}, key prefix ${prefix}; a re-seed drops ${userCacheKeys(prefix, "someUser").index}; clean-up removes ${everythingPattern(prefix)}`);
+    return;
+  }
   const deadRedisPort = await freePort();
   const cronSecret = randomBytes(24).toString("base64url");
   const common = {
-    DATABASE_URL: dbUrl.toString(),
+    DATABASE_URL: database.url,
     DATABASE_POOL_MAX: "10",
     CACHE_PREFIX: prefix,
     BETTER_AUTH_SECRET: randomBytes(32).toString("base64url"),
@@ -186,7 +185,7 @@ async function main() {
   const cached = await startServer("redis", { ...common, CACHE_DRIVER: "redis", REDIS_URL: redisUrl });
   const direct = await startServer("none", { ...common, CACHE_DRIVER: "none" });
   const deadCache = await startServer("redis unreachable", { ...common, CACHE_DRIVER: "redis", REDIS_URL: `redis://127.0.0.1:${deadRedisPort}` });
-  const sql = postgres(dbUrl.toString(), { max: 2, onnotice: () => {} });
+  const sql = postgres(database.url, { max: 2, onnotice: () => {} });
   cleanups.unshift(() => sql.end());
 
   // One account for the load (all servers share the database and so the account): a session
@@ -202,7 +201,7 @@ async function main() {
     await sql`delete from tasks where user_id = ${owner}`;
     await sql`insert into tasks (user_id, title) select ${owner}, 'benchmark task ' || g from generate_series(1, ${n}) g`;
     const [{ min, max }] = await sql`select min(id)::int as min, max(id)::int as max from tasks where user_id = ${owner}`;
-    await redis.del(`${prefix}:{u:${owner}}:index`); // rows were written around the cache
+    await redis.del(userCacheKeys(prefix, owner).index); // rows were written around the cache
     return { min, max };
   };
   const warm = async (server, ids) => {

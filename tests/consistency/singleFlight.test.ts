@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as queries from "@/lib/tasks/queries";
 import type { TaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
+import { gate } from "../support/gate";
 
 /** Invariant 7: concurrent misses on one key cost one Postgres query per store instance. */
 describe.each(BACKENDS)("single flight on $name", (backend) => {
@@ -20,14 +21,19 @@ describe.each(BACKENDS)("single flight on $name", (backend) => {
   });
 
   test("200 concurrent reads of one cold task cost exactly one Postgres query on each of two instances", async () => {
-    const task = await queries.insertTask(stores[0]!.database.db, { userId: env.userId, title: "cold task", done: false });
-    const before = stores.map((s) => s.stats.dbQueries);
-    const results = await Promise.all(stores.flatMap((s) => Array.from({ length: 200 }, () => s.forUser(env.userId).get(task.id))));
+    // Both instances must miss: each one's fill waits until the other has read Postgres too, so
+    // neither can find the other's fill in the cache (which would cost it no query at all).
+    const gates = [gate(), gate()];
+    const pair = [await env.openStore({ hooks: { beforeFill: () => gates[0]!.wait() } }), await env.openStore({ hooks: { beforeFill: () => gates[1]!.wait() } })];
+    for (const s of pair) await s.forUser(env.userId).create({ title: "warm-up" });
+    const task = await queries.insertTask(pair[0]!.database.db, { userId: env.userId, title: "cold task", done: false });
+    const before = pair.map((s) => s.stats.dbQueries);
+    const reads = Promise.all(pair.flatMap((s) => Array.from({ length: 200 }, () => s.forUser(env.userId).get(task.id))));
+    await Promise.all(gates.map((g) => g.reached()));
+    for (const g of gates) g.open();
+    const results = await reads;
     expect(results.every((r) => r.task.id === task.id && r.task.version === 1)).toBe(true);
-    const spent = stores.map((s, i) => s.stats.dbQueries - (before[i] as number));
-    // One query per instance, or none for an instance whose reads found the other's fill in the cache.
-    for (const n of spent) expect(n).toBeLessThanOrEqual(1);
-    expect(spent.reduce((a, b) => a + b)).toBeGreaterThanOrEqual(1);
+    expect(pair.map((s, i) => s.stats.dbQueries - (before[i] as number))).toEqual([1, 1]);
   });
 
   test("200 concurrent reads of one cold task on one instance cost exactly one Postgres query", async () => {

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import net from "node:net";
+import { canConnect, freePort } from "../../scripts/lib/services.mjs";
+
+// Kept here too for the tests that import it from this file.
+export { freePort };
 
 /**
  * A private redis-server on a free port, for tests that pause, kill or restart Redis: the shared
@@ -12,28 +15,6 @@ export type PrivateRedis = {
   start(): Promise<void>;
 };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-    server.on("error", reject);
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
@@ -42,7 +23,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       stdio: "ignore",
     });
     for (let i = 0; i < 100; i++) {
-      if (await canConnect(port)) return;
+      if (await canConnect("127.0.0.1", port)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`private redis-server on ${port} did not start`);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import postgres from "postgres";
-import { Redis } from "ioredis";
+import { everythingPattern } from "@/lib/cache/keys";
+import { createDatabase, deleteKeysMatching } from "../../scripts/lib/services.mjs";
 
 /**
  * Where the integration tests find real Postgres and Redis. scripts/test.mjs checks they answer
@@ -18,40 +18,10 @@ export function uniqueName(prefix: string): string {
 
 /** A fresh database of our own on the shared server (never the shared databases), dropped by `drop()`. */
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = uniqueName("wtt");
-  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`create database "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const a = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
-      try {
-        await a.unsafe(`drop database if exists "${name}" with (force)`);
-      } finally {
-        await a.end();
-      }
-    },
-  };
+  return createDatabase(TEST_DATABASE_URL, uniqueName("wtt"));
 }
 
 /** Deletes every key under `prefix` (never FLUSHDB: the Redis is shared). */
 export async function deleteKeysWithPrefix(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await redis.connect();
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
+  await deleteKeysMatching(redisUrl, everythingPattern(prefix));
 }
