@@ -32,8 +32,8 @@ export async function register() {
     guardRawRequests((await import("node:https")).Server.prototype);
     // Open the database and apply migrations now rather than on the first request. If Postgres is
     // down the server still starts: requests answer 503 until it is back, then the store opens.
+    // The store reports to the metrics registry from the start (createTaskStoreFromEnv).
     const { getTaskStore } = await import("./lib/taskStore");
-    const store = await getTaskStore().catch(() => undefined);
-    if (store) (await import("./lib/metrics")).attachStore(store);
+    await getTaskStore().catch(() => undefined);
   }
 }

@@ -19,7 +19,15 @@ const unitFiles = readdirSync(`${root}tests/unit`, { recursive: true, encoding: 
  * on real Postgres and Redis). `vitest run` runs both; `--project unit` only the first.
  */
 export default defineConfig({
-  resolve: { alias: { "@": root } },
+  resolve: {
+    alias: {
+      "@": root,
+      // lib/ marks its server modules with `import "server-only"`, which throws unless resolved under
+      // the react-server condition (as Next.js does for server code): tests get the package's own
+      // empty module, what that condition resolves to.
+      "server-only": `${root}node_modules/server-only/empty.js`,
+    },
+  },
   test: {
     environment: "node",
     pool: "forks",

@@ -38,6 +38,7 @@ const redisUrl = process.env.TEST_REDIS_URL || process.env.BENCH_REDIS_URL || "r
 const servers = [];
 const cleanups = [];
 // Key names come from the app's own key module, so the bench can't drift from what the app writes.
+// lib/ is `server-only`: `npm run bench` runs this file with --conditions=react-server, as Next.js resolves it.
 const { everythingPattern, userCacheKeys } = await tsImport("../lib/cache/keys.ts", import.meta.url);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

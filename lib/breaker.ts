@@ -1,6 +1,6 @@
+import "server-only";
 import { log } from "./log";
-
-export type BreakerState = "closed" | "open" | "half-open";
+import type { BreakerState } from "./names";
 
 /** Why a guarded call failed without the dependency answering: the breaker refused it, or it ran out of time. */
 export type BreakerRejection = "breaker-open" | "timeout";
@@ -106,14 +106,10 @@ export class CircuitBreaker {
     for (const l of this.listeners) l(from, to);
   }
 
-  private withTimeout<T>(fn: () => PromiseLike<T>, ms: number, operation: string): Promise<T> {
-    let pending: PromiseLike<T>;
-    try {
-      pending = fn();
-    } catch (err) {
-      // Thrown before it returned a promise: a failure like any other, and no timer left armed.
-      return Promise.reject(err);
-    }
+  // Async, so a throw from fn() before it returned a promise is a rejection like any other failure,
+  // and comes before any timer is armed.
+  private async withTimeout<T>(fn: () => PromiseLike<T>, ms: number, operation: string): Promise<T> {
+    const pending = fn();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

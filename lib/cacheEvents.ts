@@ -1,3 +1,5 @@
+import "server-only";
+
 /** What the store did with the cache, kept for the cache lab page and for metrics. */
 export type CacheEventKind =
   | "hit"
@@ -12,16 +14,21 @@ export type CacheEventKind =
   | "repair"
   | "breaker";
 
-export type CacheEvent = {
-  /** The event's number among its owner's events (1, 2, ...), or among the whole cache's. */
-  seq: number;
-  at: string;
-  kind: CacheEventKind;
+/** What the store says about one event. */
+export type CacheEventFields = {
   /** Whose cache slot it concerns; absent for events of the whole cache (breaker, auth repairs of unknown owner). */
   userId?: string;
   taskId?: number;
   version?: number;
   detail?: string;
+};
+
+/** An event as one user's log keeps it (and the cache lab shows it, without the owner). */
+export type CacheEvent = CacheEventFields & {
+  /** The event's number among its owner's events (1, 2, ...). */
+  seq: number;
+  at: string;
+  kind: CacheEventKind;
 };
 
 /** One user's share of the log: what their cache lab shows, and nothing of anybody else's. */
@@ -52,36 +59,22 @@ function ratio(counts: Record<CacheEventKind, number>): number | null {
 
 /**
  * The last events and running counters, per user (bounded: `USERS_MAX` users × `EVENTS_PER_USER`
- * events), plus the process-wide counters that only /api/metrics reports. A user's view never
- * includes another user's events or counts, nor events of the whole cache (those reach only the
- * listeners): a user's sequence numbers count their own events, so they say nothing about anyone
- * else's traffic.
+ * events): what each user's cache lab shows. A user's view never includes another user's events or
+ * counts: a user's sequence numbers count their own events, so they say nothing about anyone
+ * else's traffic. Events of the whole cache (no owner) are not kept here; the store's observer
+ * hears every event (lib/store/observer.ts), and process-wide numbers are in /api/metrics.
  */
 export class CacheEventLog {
-  /** Process-wide counters per kind, all users together: for /api/metrics only. */
-  readonly counts: Record<CacheEventKind, number> = zeroCounts();
   private readonly users = new Map<string, UserLog>();
-  /** Numbers events of the whole cache (no owner): the breaker's transitions, auth repairs of unknown owner. */
-  private sharedSeq = 0;
-  private readonly listeners = new Set<(e: CacheEvent) => void>();
 
-  record(kind: CacheEventKind, fields: { userId?: string; taskId?: number; version?: number; detail?: string } = {}) {
-    this.counts[kind]++;
-    const listed = kind !== "hit" && kind !== "miss" && kind !== "bypass";
-    let event: CacheEvent | undefined;
-    if (fields.userId !== undefined) {
-      const log = this.userLog(fields.userId);
-      log.counts[kind]++;
-      // Reads are counted, not listed: a busy page would push every write out of the buffer.
-      if (!listed) return;
-      event = { seq: ++log.seq, at: new Date().toISOString(), kind, ...fields };
-      log.events.push(event);
-      if (log.events.length > EVENTS_PER_USER) log.events.shift();
-    } else {
-      if (!listed) return;
-      event = { seq: ++this.sharedSeq, at: new Date().toISOString(), kind, ...fields };
-    }
-    for (const l of this.listeners) l(event);
+  record(kind: CacheEventKind, fields: CacheEventFields = {}) {
+    if (fields.userId === undefined) return;
+    const log = this.userLog(fields.userId);
+    log.counts[kind]++;
+    // Reads are counted, not listed: a busy page would push every write out of the buffer.
+    if (kind === "hit" || kind === "miss" || kind === "bypass") return;
+    log.events.push({ seq: ++log.seq, at: new Date().toISOString(), kind, ...fields });
+    if (log.events.length > EVENTS_PER_USER) log.events.shift();
   }
 
   /** One user's counters and events (empty for a user with none). */
@@ -98,16 +91,6 @@ export class CacheEventLog {
           .reverse()
           .map(({ userId: _owner, ...rest }) => rest),
     };
-  }
-
-  onEvent(listener: (e: CacheEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  /** Share of reads served from the cache since start, all users together (null before the first read): for metrics. */
-  get hitRatio(): number | null {
-    return ratio(this.counts);
   }
 
   private userLog(userId: string): UserLog {

@@ -1,11 +1,28 @@
 import { z } from "zod";
-import { parseRateRule } from "./rateLimit";
+import { CACHE_DRIVER_CHOICES, type CacheDriverChoice } from "./names";
 
 /**
  * The one place that reads `process.env`. Every variable is validated at import; a bad value stops
  * start-up (and `next build`, which imports this from next.config.ts) with the variable named.
  * Empty strings count as unset, so `FOO=` in a .env file means "use the default".
+ *
+ * No `import "server-only"` here, and nothing imported that has it: next.config.ts and proxy.ts
+ * import this module, and neither is loaded under the react-server condition.
  */
+
+/** A limit: at most `limit` events per fixed window of `windowSeconds` (lib/rateLimit.ts counts them). */
+export type RateRule = { limit: number; windowSeconds: number };
+
+/** `10/10m` → 10 per 600 s. Units: s, m, h. */
+export function parseRateRule(text: string): RateRule | null {
+  const match = /^\s*([1-9][0-9]{0,6})\s*\/\s*([1-9][0-9]{0,5})\s*([smh])\s*$/.exec(text);
+  if (!match) return null;
+  const seconds = Number(match[2]) * (match[3] === "h" ? 3600 : match[3] === "m" ? 60 : 1);
+  return seconds <= 86_400 ? { limit: Number(match[1]), windowSeconds: seconds } : null;
+}
+
+/** ["a", "b", "c"] → "a, b or c". */
+const oneOf = (values: readonly string[]) => (values.length < 2 ? values.join("") : `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`);
 
 const intInRange = (name: string, min: number, max: number) =>
   z
@@ -58,7 +75,7 @@ export const envSchema = z.object({
   /** How long the database breaker stays open before one statement probes Postgres again. */
   DATABASE_BREAKER_COOLDOWN_MS: intInRange("DATABASE_BREAKER_COOLDOWN_MS", 100, 600_000).default(1000),
   PGLITE_DIR: z.string().default(".data/pglite"),
-  CACHE_DRIVER: z.enum(["redis", "upstash", "memory", "none"], { error: "CACHE_DRIVER must be redis, upstash, memory or none." }).optional(),
+  CACHE_DRIVER: z.enum(CACHE_DRIVER_CHOICES, { error: `CACHE_DRIVER must be ${oneOf(CACHE_DRIVER_CHOICES)}.` }).optional(),
   REDIS_URL: url("REDIS_URL", ["redis:", "rediss:"]).optional(),
   UPSTASH_REDIS_REST_URL: url("UPSTASH_REDIS_REST_URL", ["https:", "http:"]).optional(),
   UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
@@ -160,6 +177,6 @@ export function upstashCredentials(e: Partial<CacheEnv>): { url: string; token: 
  * The cache driver in effect: explicit CACHE_DRIVER; else upstash when its REST URL and token are
  * set; else redis when REDIS_URL is set; else memory.
  */
-export function resolveCacheDriver(e: Partial<CacheEnv>): "redis" | "upstash" | "memory" | "none" {
+export function resolveCacheDriver(e: Partial<CacheEnv>): CacheDriverChoice {
   return e.CACHE_DRIVER ?? (upstashCredentials(e) ? "upstash" : e.REDIS_URL ? "redis" : "memory");
 }

@@ -1,3 +1,4 @@
+import "server-only";
 import pino from "pino";
 import { env } from "./env";
 
@@ -44,6 +45,21 @@ function safeText(text: string): string {
 }
 
 /**
+ * What a thrown object without a string `message` says of itself: its own toString's text when it
+ * has one. Never "[object Object]", and never a throw (an object without a prototype has no toString).
+ */
+function ownText(value: object): string {
+  const toString: unknown = (value as { toString?: unknown }).toString;
+  if (typeof toString !== "function" || toString === Object.prototype.toString) return "(no message)";
+  try {
+    const text: unknown = toString.call(value);
+    return typeof text === "string" ? text : "(no message)";
+  } catch {
+    return "(no message)";
+  }
+}
+
+/**
  * An error as the log shows it: type, message, code, stack and a few safe fields, its `cause` chain
  * and an AggregateError's `errors` the same way; never query text or parameters (SAFE_FIELDS). The
  * stack keeps only its frames, under the safe message, since its first line repeats the message.
@@ -58,7 +74,7 @@ export function serializeError(value: unknown, depth = 0, seen = new Set<unknown
   // A bundled driver's class name may be minified ("O"): then its `name` says more.
   const className = typeof err.constructor === "function" && err.constructor !== Object ? err.constructor.name : "";
   const type = className.length > 2 ? className : typeof err.name === "string" && err.name !== "" ? err.name : "Error";
-  const message = safeMessage(err, typeof err.message === "string" ? err.message : String(value));
+  const message = safeMessage(err, typeof err.message === "string" ? err.message : ownText(value));
   const out: SerializedError = { type, message };
   for (const field of SAFE_FIELDS) {
     const v = err[field];

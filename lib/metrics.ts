@@ -1,20 +1,25 @@
+import "server-only";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { observeCacheCalls } from "./cache";
-import { observeQueries, type TaskStore } from "./taskStore";
+import type { CacheEventKind } from "./cacheEvents";
+import type { BreakerState } from "./names";
+import type { StoreObserver } from "./store/observer";
+import type { TaskStore } from "./store/taskStore";
 
 /**
  * Prometheus metrics for /api/metrics. One registry per process (kept on globalThis so dev reloads
- * don't register twice). Store counters are read at scrape time from the store's event log.
+ * don't register twice). The store reports to it through its observer (`metrics().observer`, given
+ * to the process-wide store by createTaskStoreFromEnv); the gauges read that store at scrape time.
  */
-type Metrics = { registry: Registry; httpDuration: Histogram<"method" | "route" | "status"> };
+type Metrics = { registry: Registry; httpDuration: Histogram<"method" | "route" | "status">; observer: StoreObserver };
 
-const holder = globalThis as unknown as { __metrics?: Metrics; __metricsStore?: TaskStore };
-const BREAKER_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
+const holder = globalThis as unknown as { __metrics?: Metrics };
+const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, "half-open": 1, open: 2 };
 
 function create(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "wt_" });
-  const store = () => holder.__metricsStore;
+  /** The store whose breakers, ledger and statement counts the gauges read (the last one made with this observer). */
+  let store: TaskStore | undefined;
 
   const cacheCalls = new Counter({
     name: "wt_cache_calls_total",
@@ -29,11 +34,6 @@ function create(): Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
   });
-  observeCacheCalls((operation, outcome, seconds) => {
-    cacheCalls.inc({ operation, outcome });
-    if (outcome !== "rejected") cacheLatency.observe({ operation }, seconds);
-  });
-
   const dbLatency = new Histogram({
     name: "wt_db_query_duration_seconds",
     help: "Postgres statement latency by outcome.",
@@ -41,25 +41,13 @@ function create(): Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
-  observeQueries((seconds, outcome) => dbLatency.observe({ outcome }, seconds));
 
-  // Counters owned by the store's event log, copied at scrape time.
-  const fromEvents = (name: string, help: string, kinds: Array<keyof TaskStore["events"]["counts"]>, label?: string) =>
-    new Counter({
-      name,
-      help,
-      labelNames: label ? [label] : [],
-      registers: [registry],
-      collect() {
-        this.reset();
-        const counts = store()?.events.counts;
-        if (!counts) return;
-        for (const kind of kinds) {
-          if (label) this.inc({ [label]: kind }, counts[kind]);
-          else this.inc(counts[kind]);
-        }
-      },
-    });
+  // Counters of the store's cache events, by kind.
+  const eventCounters = new Map<CacheEventKind, { counter: Counter<string>; label?: { [name: string]: string } }>();
+  const fromEvents = (name: string, help: string, kinds: CacheEventKind[], label?: string) => {
+    const counter = new Counter({ name, help, labelNames: label ? [label] : [], registers: [registry] });
+    for (const kind of kinds) eventCounters.set(kind, { counter, label: label ? { [label]: kind } : undefined });
+  };
   fromEvents("wt_cache_reads_total", "Reads by how they were served.", ["hit", "miss", "bypass"], "outcome");
   fromEvents("wt_cache_writes_total", "Cache writes by result.", ["write-through", "fill", "tombstone"], "kind");
   fromEvents("wt_cache_cas_refusals_total", "Compare-and-set writes refused because the cache held the same or a newer version.", ["refused"]);
@@ -73,7 +61,16 @@ function create(): Metrics {
     help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
     registers: [registry],
     collect() {
-      const state = store()?.cache?.breakerState;
+      const state = store?.cache?.breakerState;
+      this.set(state ? BREAKER_VALUE[state] : 0);
+    },
+  });
+  new Gauge({
+    name: "wt_db_breaker_state",
+    help: "Database circuit breaker state: 0 closed, 1 half-open, 2 open (always 0 on PGlite, which has none).",
+    registers: [registry],
+    collect() {
+      const state = store?.database.breakerState;
       this.set(state ? BREAKER_VALUE[state] : 0);
     },
   });
@@ -82,7 +79,7 @@ function create(): Metrics {
     help: "Repairs this instance owes (while non-zero it reads Postgres only).",
     registers: [registry],
     collect() {
-      this.set(store()?.pendingRepairCount ?? 0);
+      this.set(store?.pendingRepairCount ?? 0);
     },
   });
   new Counter({
@@ -92,11 +89,10 @@ function create(): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      const s = store();
-      if (!s) return;
-      const background = s.ledger.passStatements;
+      if (!store) return;
+      const background = store.ledger.passStatements;
       this.inc({ origin: "repair" }, background);
-      this.inc({ origin: "request" }, Math.max(0, s.database.statements.count - background));
+      this.inc({ origin: "request" }, Math.max(0, store.database.statements.count - background));
     },
   });
   const httpDuration = new Histogram({
@@ -106,15 +102,33 @@ function create(): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  return { registry, httpDuration };
+
+  const observer: StoreObserver = {
+    onStoreCreated(created) {
+      store = created;
+      // Every kind shows from the start, at 0, rather than appearing with its first event.
+      for (const { counter, label } of eventCounters.values()) {
+        if (label) counter.inc(label, 0);
+        else counter.inc(0);
+      }
+    },
+    onQuery(seconds, outcome) {
+      dbLatency.observe({ outcome }, seconds);
+    },
+    onCacheCall(operation, outcome, seconds) {
+      cacheCalls.inc({ operation, outcome });
+      if (outcome !== "rejected") cacheLatency.observe({ operation }, seconds);
+    },
+    onCacheEvent(kind) {
+      const target = eventCounters.get(kind);
+      if (!target) return;
+      if (target.label) target.counter.inc(target.label);
+      else target.counter.inc();
+    },
+  };
+  return { registry, httpDuration, observer };
 }
 
 export function metrics(): Metrics {
   return (holder.__metrics ??= create());
-}
-
-/** Points the store-derived metrics at the process-wide store. */
-export function attachStore(store: TaskStore) {
-  holder.__metricsStore = store;
-  metrics();
 }

@@ -1,8 +1,7 @@
+import "server-only";
 import type { Cache } from "./cache";
+import type { RateRule } from "./env";
 import { TaskError } from "./tasks/errors";
-
-/** A limit: at most `limit` events per fixed window of `windowSeconds`. */
-export type RateRule = { limit: number; windowSeconds: number };
 
 export type RateLimits = {
   /** Failed sign-ins from one address, and for one email. */
@@ -16,18 +15,10 @@ export type RateLimits = {
 
 export type RateRuleName = keyof RateLimits;
 
-/** `10/10m` → 10 per 600 s. Units: s, m, h. */
-export function parseRateRule(text: string): RateRule | null {
-  const match = /^\s*([1-9][0-9]{0,6})\s*\/\s*([1-9][0-9]{0,5})\s*([smh])\s*$/.exec(text);
-  if (!match) return null;
-  const seconds = Number(match[2]) * (match[3] === "h" ? 3600 : match[3] === "m" ? 60 : 1);
-  return seconds <= 86_400 ? { limit: Number(match[1]), windowSeconds: seconds } : null;
-}
-
 type Verdict = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
 /** An event counted before its outcome is known; `giveBack()` un-counts it when it turns out not to count. */
-export type Attempt = { verdict: Verdict; giveBack(): Promise<void> };
+export type Attempt = { verdict: Verdict; giveBack: () => Promise<void> };
 
 const NOTHING_TO_GIVE_BACK = async () => {};
 
@@ -78,7 +69,7 @@ export class RateLimiter {
   }
 
   /** Counts one event (atomically, in Redis when shared) and returns how to take it back. */
-  private async count(name: RateRuleName, subject: string): Promise<{ count: number; rule: RateRule; retryAfterSeconds: number; giveBack(): Promise<void> }> {
+  private async count(name: RateRuleName, subject: string): Promise<{ count: number; rule: RateRule; retryAfterSeconds: number; giveBack: () => Promise<void> }> {
     const rule = this.options.limits[name];
     const w = this.window(rule);
     const key = `rl:${name}:${subject}:${w.key}`;

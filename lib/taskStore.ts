@@ -1,8 +1,10 @@
+import "server-only";
 import { env, resolveCacheDriver, upstashCredentials } from "./env";
 import { createCache } from "./cache";
 import { openDatabase, type DatabaseConfig } from "./db/client";
 import { toTaskError } from "./db/errors";
 import { log } from "./log";
+import { metrics } from "./metrics";
 import { TaskError } from "./tasks/errors";
 import { TaskStore } from "./store/taskStore";
 
@@ -11,8 +13,10 @@ import { TaskStore } from "./store/taskStore";
 //   userTasks.ts  THE write-through protocol, scoped to one user: read it top to bottom
 //   repairs.ts    the repair ledger (in process and in the cache_repairs table)
 //   views.ts      the audits and the cache lab's side-by-side view
+//   observer.ts   what a store reports (queries, cache calls and events, breakers): lib/metrics.ts listens
 
-export { TaskStore, observeQueries, type HealthReport, type StoreTestHooks, type TaskStoreDeps } from "./store/taskStore";
+export { TaskStore, type HealthReport, type StoreTestHooks, type TaskStoreDeps } from "./store/taskStore";
+export { NO_OBSERVER, type GuardedDependency, type StoreObserver } from "./store/observer";
 export { UserTaskStore, type CacheOutcome, type TaskPage, type WriteCommand, type WriteOutcome } from "./store/userTasks";
 export type { AuditFinding, CacheAuditReport, TaskCacheView } from "./store/views";
 
@@ -57,7 +61,7 @@ export async function createTaskStoreFromEnv(): Promise<TaskStore> {
         },
   );
   log.info("task store ready", { database: database.kind, cache: driver });
-  return new TaskStore({ database, cache, repairIntervalMs: env.CACHE_REPAIR_INTERVAL_MS });
+  return new TaskStore({ database, cache, repairIntervalMs: env.CACHE_REPAIR_INTERVAL_MS, observer: metrics().observer });
 }
 
 // One store per process, kept on globalThis so dev-server reloads don't open a new pool each time.

@@ -8,6 +8,7 @@ export default function AccountBar({ name, email }: { name: string; email: strin
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
+  // Never rejects: a failure is shown under the button.
   async function signOut() {
     if (busy) return;
     setBusy(true);
@@ -43,7 +44,7 @@ export default function AccountBar({ name, email }: { name: string; email: strin
       <button
         type="button"
         className="button button-secondary button-small"
-        onClick={signOut}
+        onClick={() => void signOut()}
         aria-disabled={busy || undefined}
         aria-busy={busy || undefined}
       >

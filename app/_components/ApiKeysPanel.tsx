@@ -130,6 +130,7 @@ export default function ApiKeysPanel() {
     (buttons[Math.min(index, buttons.length - 1)] ?? nameRef.current)?.focus();
   }, [keysQuery.data]);
 
+  // Never rejects (nor does copySecret): failures are shown in the panel.
   async function handleCreate(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     if (creating) return;
@@ -238,7 +239,7 @@ export default function ApiKeysPanel() {
                 aria-describedby={secretNoteId}
                 onFocus={(e) => e.currentTarget.select()}
               />
-              <button type="button" className="button button-secondary" onClick={copySecret}>
+              <button type="button" className="button button-secondary" onClick={() => void copySecret()}>
                 Copy
               </button>
             </div>
@@ -253,7 +254,7 @@ export default function ApiKeysPanel() {
             </button>
           </div>
         ) : (
-          <form className="keys-form" onSubmit={handleCreate} noValidate>
+          <form className="keys-form" onSubmit={(event) => void handleCreate(event)} noValidate>
             <label htmlFor={nameId} className="auth-label">
               Key name
             </label>

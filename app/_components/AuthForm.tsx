@@ -210,6 +210,7 @@ export default function AuthForm({
     }
   }
 
+  // Never rejects: submitAuth turns every failure into a message on the form.
   async function handleSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     if (busy) return;
@@ -254,7 +255,7 @@ export default function AuthForm({
 
   return (
     // POST, so a submit before the page is interactive never puts a password in the address bar.
-    <form className="auth-form" method="post" onSubmit={handleSubmit} noValidate>
+    <form className="auth-form" method="post" onSubmit={(event) => void handleSubmit(event)} noValidate>
       {signUp && (
         <TextField
           label="Name"

@@ -3,6 +3,7 @@
 import Link from "next/link";
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useRef, useState } from "react";
+import type { BreakerState } from "@/lib/names";
 import AuditPanel from "./AuditPanel";
 import EventFeed from "./EventFeed";
 import TaskCacheTable, { type WriteOp } from "./TaskCacheTable";
@@ -16,7 +17,6 @@ import {
   listedEventCount,
   requestJson,
   sendJson,
-  type BreakerState,
   type CacheEvent,
   type CacheState,
   type Task,

@@ -1,15 +1,14 @@
 // Shared types, fetch helpers and formatters for the cache lab page (client side only).
 import type { CacheEvent, CacheEventKind } from "@/lib/cacheEvents";
+import type { BreakerState, CacheDriverChoice } from "@/lib/names";
 import type { CacheAuditReport, TaskCacheView } from "@/lib/taskStore";
 import type { Task } from "@/lib/tasks/schema";
 
 export type { CacheAuditReport, CacheEvent, CacheEventKind, Task, TaskCacheView };
 
-export type BreakerState = "closed" | "open" | "half-open";
-
 /** GET /api/cache/state */
 export type CacheState = {
-  driver: "redis" | "memory" | "none";
+  driver: CacheDriverChoice;
   breaker: BreakerState | null;
   hitRatio: number | null;
   counts: Record<CacheEventKind, number>;

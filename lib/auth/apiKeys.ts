@@ -1,3 +1,4 @@
+import "server-only";
 import { defaultKeyHasher } from "@better-auth/api-key";
 import { z } from "zod";
 import { MAX_CACHE_WRITE_AGE_MS, REVOCATION_TTL_SECONDS } from "../cache";

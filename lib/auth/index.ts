@@ -1,3 +1,4 @@
+import "server-only";
 import { apiKey } from "@better-auth/api-key";
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
@@ -234,7 +235,7 @@ export async function authenticate(req: Request, deps: AuthDeps = {}): Promise<P
     if (!cookies.includes("session_token")) return null;
     const auth = await (deps.auth ?? getAuth)();
     const store = deps.store ?? (await getTaskStore());
-    const token = sessionTokenOf(cookies, auth.options.secret as string, auth.options.advanced?.useSecureCookies === true);
+    const token = sessionTokenOf(cookies, auth.options.secret, auth.options.advanced?.useSecureCookies === true);
     const cached = token ? await sessionFromCache(store, token) : undefined;
     if (cached) return { userId: cached.userId, via: "session", email: cached.email };
     const found = await auth.api.getSession({ headers: req.headers });

@@ -1,3 +1,4 @@
+import "server-only";
 import { and, desc, eq, gt } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { apikey, session, user } from "../db/schema";

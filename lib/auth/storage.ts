@@ -1,3 +1,4 @@
+import "server-only";
 import type { SecondaryStorage } from "@better-auth/core/db";
 import { MAX_CACHE_WRITE_AGE_MS, REVOCATION_TTL_SECONDS } from "../cache";
 import type { TaskStore } from "../store/taskStore";

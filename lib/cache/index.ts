@@ -1,10 +1,10 @@
-import { CircuitBreaker, type BreakerState } from "../breaker";
+import "server-only";
+import { CircuitBreaker } from "../breaker";
+import type { BreakerState, CacheDriverName } from "../names";
 import { createMemoryDriver } from "./memory";
 import { createRedisDriver } from "./redis";
 import { createUpstashDriver } from "./upstash";
-import { CacheUnavailableError, type CacheDriver, type CacheDriverName } from "./types";
-
-export type { CacheDriverName } from "./types";
+import { CacheUnavailableError, type CacheDriver } from "./types";
 
 export type CacheConfig =
   | { driver: "none" }
@@ -27,6 +27,8 @@ export type Cache = {
   /** Runs one cache call under the timeout and breaker; `subject` names the key in fault logs. */
   run<T>(operation: CacheOperation, fn: () => Promise<T>, subject?: string): Promise<T>;
   readonly breakerState: BreakerState;
+  /** Calls `listener` after every call made through `run`; returns a function that unsubscribes (the store forwards them to its observer). */
+  onCall(listener: CacheCallListener): () => void;
   close(): Promise<void>;
 };
 
@@ -62,15 +64,10 @@ const TOMBSTONE_TTL_FLOOR_SECONDS = 300;
  */
 export const REVOCATION_TTL_SECONDS = 300;
 
-/** Told about every cache call: for metrics. `outcome` "rejected" means refused by the open breaker. */
-export type CacheCallObserver = (operation: CacheOperation, outcome: "ok" | "error" | "rejected", seconds: number) => void;
+/** How a cache call ended; "rejected": refused at once by the open breaker, without reaching the cache. */
+export type CacheCallOutcome = "ok" | "error" | "rejected";
 
-const observers = new Set<CacheCallObserver>();
-/** Subscribes to every cache call of every cache in this process (lib/metrics uses it). */
-export function observeCacheCalls(observer: CacheCallObserver): () => void {
-  observers.add(observer);
-  return () => observers.delete(observer);
-}
+export type CacheCallListener = (operation: CacheOperation, outcome: CacheCallOutcome, seconds: number) => void;
 
 export function wrapDriver(driver: CacheDriver, options: { timeoutMs: number; breakerFailures: number; breakerCooldownMs: number }): Cache {
   const breaker = new CircuitBreaker({
@@ -80,13 +77,14 @@ export function wrapDriver(driver: CacheDriver, options: { timeoutMs: number; br
     cooldownMs: options.breakerCooldownMs,
     timeoutMs: options.timeoutMs,
   });
+  const listeners = new Set<CacheCallListener>();
   return {
     driver,
     breaker,
     async run(operation, fn, subject) {
-      if (observers.size === 0) return breaker.run(operation, fn, subject);
+      if (listeners.size === 0) return breaker.run(operation, fn, subject);
       const started = performance.now();
-      let outcome: "ok" | "error" | "rejected" = "ok";
+      let outcome: CacheCallOutcome = "ok";
       try {
         return await breaker.run(operation, fn, subject);
       } catch (err) {
@@ -94,11 +92,15 @@ export function wrapDriver(driver: CacheDriver, options: { timeoutMs: number; br
         throw err;
       } finally {
         const seconds = (performance.now() - started) / 1000;
-        for (const o of observers) o(operation, outcome, seconds);
+        for (const l of listeners) l(operation, outcome, seconds);
       }
     },
     get breakerState() {
       return breaker.currentState;
+    },
+    onCall(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     close: () => driver.close(),
   };

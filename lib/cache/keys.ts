@@ -84,6 +84,7 @@ export function encodeEntry(version: number, json: string): string {
   return `${version}|${json}`;
 }
 
+import "server-only";
 import type { Task } from "../tasks/schema";
 import type { CachedTask } from "./types";
 

@@ -1,3 +1,4 @@
+import "server-only";
 import { randomUUID } from "node:crypto";
 import type { Task } from "../tasks/schema";
 import { assertUserId, decodeEntry, encodeEntry } from "./keys";

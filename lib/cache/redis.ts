@@ -1,3 +1,4 @@
+import "server-only";
 import { createHash } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
 import { createScriptedDriver, type RedisTransport, type ScriptedDriverOptions } from "./scripted";

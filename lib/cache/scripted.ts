@@ -1,4 +1,6 @@
+import "server-only";
 import { randomUUID } from "node:crypto";
+import type { CacheDriverName } from "../names";
 import type { Task } from "../tasks/schema";
 import { allIndexesPattern, allTasksPattern, authKey, decodeEntry, everythingPattern, INDEX_SENTINEL, parseIndexKey, parseTaskKey, userCacheKeys } from "./keys";
 import * as scripts from "./scripts";
@@ -36,7 +38,8 @@ function toPutResult(code: unknown): PutResult {
   return n === 1 ? "written" : n === 2 ? "unchanged" : n === -1 ? "stale-epoch" : "refused";
 }
 
-export function createScriptedDriver(name: "redis" | "upstash", t: RedisTransport, options: ScriptedDriverOptions): CacheDriver {
+/** The Lua-scripted drivers: every driver but the in-process one. */
+export function createScriptedDriver(name: Exclude<CacheDriverName, "memory">, t: RedisTransport, options: ScriptedDriverOptions): CacheDriver {
   const deleteMatching = async (pattern: string) => {
     let cursor = "0";
     do {

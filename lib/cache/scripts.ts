@@ -1,3 +1,5 @@
+import "server-only";
+
 /**
  * The Lua scripts behind every cache write. Each runs atomically in Redis, so a compare-and-set and
  * the index change that goes with it can't interleave with another writer. Every key a script

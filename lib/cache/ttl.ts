@@ -1,3 +1,5 @@
+import "server-only";
+
 export type CacheTtls = {
   /** Lifetime of a task entry and of the list index. */
   ttlSeconds: number;

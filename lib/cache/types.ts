@@ -1,3 +1,5 @@
+import "server-only";
+import type { CacheDriverName } from "../names";
 import type { Task } from "../tasks/schema";
 
 /** What the cache holds for one task id. */
@@ -22,9 +24,6 @@ export type IndexBuildStart =
   | { state: "exists" }
   /** Another caller (maybe another instance) is building it; read Postgres meanwhile. */
   | { state: "busy" };
-
-/** The cache transports: ioredis over TCP, @upstash/redis over HTTPS, or in-process. */
-export type CacheDriverName = "redis" | "upstash" | "memory";
 
 /**
  * One user's task cache: the cache protocol, in task terms. Every key lives under that user's hash

@@ -1,3 +1,4 @@
+import "server-only";
 import { Redis } from "@upstash/redis";
 import { createScriptedDriver, type RedisTransport, type ScriptedDriverOptions } from "./scripted";
 import type { CacheDriver } from "./types";

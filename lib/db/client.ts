@@ -1,7 +1,8 @@
+import "server-only";
 import path from "node:path";
 import { mkdirSync } from "node:fs";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import type { BreakerState } from "../breaker";
+import type { BreakerState } from "../names";
 import { guardPool, withDatabaseBudget } from "./guard";
 import * as schema from "./schema";
 
@@ -37,6 +38,8 @@ export type Database = {
   ping(): Promise<void>;
   /** The database breaker (null on PGlite, which runs in this process): open means requests get 503 at once. */
   readonly breakerState: BreakerState | null;
+  /** Calls `listener` on every change of the database breaker (never, on PGlite); returns a function that unsubscribes. */
+  onBreakerTransition(listener: (from: BreakerState, to: BreakerState) => void): () => void;
   /** How long until the breaker lets a statement through again (0 when closed). */
   readonly retryAfterMs: number;
   /** Times the pool was replaced after a statement used its whole deadline (lib/db/guard.ts). */
@@ -114,6 +117,7 @@ async function openPostgres(config: Extract<DatabaseConfig, { kind: "postgres" }
     get breakerState() {
       return pool.breaker.currentState;
     },
+    onBreakerTransition: (listener) => pool.breaker.onTransition(listener),
     bounded: (fn) => withDatabaseBudget(config.timeoutMs, fn),
     get poolResets() {
       return pool.resets;
@@ -150,6 +154,7 @@ async function openPglite(config: Extract<DatabaseConfig, { kind: "pglite" }>): 
       await client.query("select 1");
     },
     breakerState: null,
+    onBreakerTransition: () => () => undefined,
     retryAfterMs: 0,
     // In this process: no network to stall on.
     bounded: (fn) => fn(),

@@ -1,3 +1,4 @@
+import "server-only";
 import { isTaskError, TaskError } from "../tasks/errors";
 
 // Network-level failures (postgres.js and Node) and SQLSTATE classes that mean "the database is

@@ -1,6 +1,7 @@
+import "server-only";
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Sql } from "postgres";
-import { CircuitBreaker, type BreakerRejection, type BreakerState } from "../breaker";
+import { CircuitBreaker, type BreakerRejection } from "../breaker";
 import { isDatabaseUnavailable } from "./errors";
 
 /** A statement refused at once (the database is known to be down) or cut off at its deadline. */
@@ -146,7 +147,7 @@ export function guardPool(makePool: () => Sql, options: GuardOptions): GuardedPo
       if (prop === "unsafe") return (...args: unknown[]) => statement(args);
       if (prop === "begin") return (...args: unknown[]) => guarded("transaction", (p) => (p.begin as (...a: unknown[]) => PromiseLike<unknown>)(...args));
       const value = (pool as unknown as Record<string | symbol, unknown>)[prop];
-      return typeof value === "function" ? value.bind(pool) : value;
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(pool) : value;
     },
   });
 
@@ -161,4 +162,3 @@ export function guardPool(makePool: () => Sql, options: GuardOptions): GuardedPo
   };
 }
 
-export type { BreakerState };

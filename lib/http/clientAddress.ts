@@ -1,3 +1,4 @@
+import "server-only";
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 
@@ -47,7 +48,8 @@ const REQUEST_EVENTS = new Set<string | symbol>(["request", "checkContinue", "ch
 export function trustPeerAddress(target: HttpServer | HttpsServer, trustedProxyHops: number): void {
   if (Object.prototype.hasOwnProperty.call(target, PEER_HOOK)) return;
   Object.defineProperty(target, PEER_HOOK, { value: true });
-  const emit = target.emit;
+  // The emit in place now (perhaps another hook's), read without calling it: it is called below, with the server as `this`.
+  const emit = Reflect.get(target, "emit");
   target.emit = function emitWithPeerAddress(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
     const req = args[0] as (IncomingMessage & { [PEER_REWRITTEN]?: true }) | undefined;
     // Once per request: a listener may re-emit a 'checkContinue' request as 'request'.

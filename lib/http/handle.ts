@@ -1,3 +1,4 @@
+import "server-only";
 import { isTaskError, type TaskErrorCode } from "../tasks/errors";
 import { errorResponse } from "./responses";
 

@@ -1,3 +1,4 @@
+import "server-only";
 import { z } from "zod";
 import { getAuth, getRateLimiter, limitWrites, requirePrincipal, type Auth } from "../auth";
 import { checkOrigin } from "../auth/origin";

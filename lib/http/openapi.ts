@@ -1,4 +1,6 @@
+import "server-only";
 import { z } from "zod";
+import { BREAKER_STATES, CACHE_DRIVER_CHOICES } from "../names";
 import { STATUS_BY_CODE, type TaskErrorCode } from "../tasks/errors";
 import { createApiKeySchema } from "../auth/apiKeys";
 import { createTaskSchema, LIST_LIMIT_MAX, taskResponseSchema, TITLE_MAX_CHARS, updateTaskSchema } from "../tasks/schema";
@@ -26,16 +28,16 @@ const errorSchema = z.strictObject({
 const pageSchema = z.strictObject({ tasks: z.array(taskResponseSchema), nextCursor: z.string().regex(/^[1-9][0-9]*$/).nullable() });
 const healthSchema = z.strictObject({
   status: z.enum(["ok", "degraded", "down"]),
-  db: z.strictObject({ ok: z.boolean(), latencyMs: z.number().nullable(), breaker: z.enum(["closed", "open", "half-open"]).nullable() }),
+  db: z.strictObject({ ok: z.boolean(), latencyMs: z.number().nullable(), breaker: z.enum(BREAKER_STATES).nullable() }),
   cache: z.strictObject({
-    driver: z.enum(["redis", "upstash", "memory", "none"]),
+    driver: z.enum(CACHE_DRIVER_CHOICES),
     ok: z.boolean(),
     latencyMs: z.number().nullable(),
-    breaker: z.enum(["closed", "open", "half-open"]).nullable(),
+    breaker: z.enum(BREAKER_STATES).nullable(),
   }),
 });
 const auditSchema = z.strictObject({
-  driver: z.enum(["redis", "upstash", "memory", "none"]),
+  driver: z.enum(CACHE_DRIVER_CHOICES),
   scope: z.enum(["user", "all"]),
   checked: z.number().int(),
   stale: z.number().int(),
@@ -58,6 +60,15 @@ const idParam = {
   schema: { type: "string", pattern: "^[1-9][0-9]{0,9}$" },
 };
 const ifMatch = { name: "If-Match", in: "header", required: false, schema: { type: "string" }, description: 'The ETag of the version you expect, like "v3", or *.' };
+const idempotencyKey = {
+  name: "Idempotency-Key",
+  in: "header",
+  required: false,
+  schema: { type: "string", pattern: "^[\\x20-\\x7e]{1,255}$" },
+  description: "Makes a retry safe: the same key again gets the first attempt's status and body, and nothing is written twice (kept 24 h, per user).",
+};
+const replayed = { "Idempotent-Replayed": { description: "true when this is the stored answer of an earlier attempt with the same Idempotency-Key.", schema: { type: "string", enum: ["true"] } } };
+const keyReused = { "422": error("This Idempotency-Key was already used with a different request.") };
 const cacheHeader = { "X-Cache": { description: "HIT, MISS or BYPASS: how the read was served.", schema: { type: "string", enum: ["HIT", "MISS", "BYPASS"] } } };
 const etagHeader = { ETag: { description: 'The task version, like "v3".', schema: { type: "string" } } };
 const writeBodyErrors = {
@@ -65,7 +76,13 @@ const writeBodyErrors = {
   "413": error("Body over 16 KiB."),
   "415": error("Body not sent as application/json."),
 };
-const unavailable = { "503": error("Postgres is unreachable."), "500": error("Unexpected error (details in the server log).") };
+const unavailable = {
+  "503": {
+    ...error("Postgres is unreachable or past its deadline."),
+    headers: { "Retry-After": { description: "Seconds until a retry may succeed.", schema: { type: "string", pattern: "^[1-9][0-9]*$" } } },
+  },
+  "500": error("Unexpected error (details in the server log)."),
+};
 /** Who may call: a signed-in person (session cookie) or a program (API key as a bearer token). */
 const signedIn = [{ sessionCookie: [] }, { apiKey: [] }];
 const needsCredential = { "401": error("No valid session cookie or API key.") };
@@ -107,10 +124,12 @@ export function openApiDocument() {
         post: {
           summary: "Create a task",
           security: signedIn,
+          parameters: [idempotencyKey],
           requestBody: { required: true, content: { "application/json": { schema: ref("CreateTask") } } },
           responses: {
-            "201": { ...jsonBody(ref("Task"), "The task, at version 1."), headers: { Location: { schema: { type: "string" } }, ...etagHeader } },
+            "201": { ...jsonBody(ref("Task"), "The task, at version 1."), headers: { Location: { schema: { type: "string" } }, ...etagHeader, ...replayed } },
             ...writeBodyErrors,
+            ...keyReused,
             ...needsCredential,
             ...crossOrigin,
             ...limited,
@@ -136,11 +155,12 @@ export function openApiDocument() {
         patch: {
           summary: "Change a task's title and/or done",
           security: signedIn,
-          parameters: [ifMatch],
+          parameters: [ifMatch, idempotencyKey],
           requestBody: { required: true, content: { "application/json": { schema: ref("UpdateTask") } } },
           responses: {
-            "200": { ...jsonBody(ref("Task"), "The task at its new version."), headers: etagHeader },
+            "200": { ...jsonBody(ref("Task"), "The task at its new version."), headers: { ...etagHeader, ...replayed } },
             ...writeBodyErrors,
+            ...keyReused,
             ...needsCredential,
             ...crossOrigin,
             ...limited,
@@ -152,10 +172,11 @@ export function openApiDocument() {
         delete: {
           summary: "Delete a task",
           security: signedIn,
-          parameters: [ifMatch],
+          parameters: [ifMatch, idempotencyKey],
           responses: {
-            "204": { description: "Deleted." },
-            "400": error("Invalid id."),
+            "204": { description: "Deleted.", headers: replayed },
+            "400": error("Invalid id or Idempotency-Key."),
+            ...keyReused,
             ...needsCredential,
             ...crossOrigin,
             ...limited,

@@ -1,9 +1,10 @@
+import "server-only";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { Principal } from "../auth";
 import { checkOrigin } from "../auth/origin";
 import { env, resolveCacheDriver } from "../env";
-import { attachStore, metrics } from "../metrics";
+import { metrics } from "../metrics";
 import type { TaskStore } from "../store/taskStore";
 import { TaskError } from "../tasks/errors";
 import { PG_INT_MAX } from "../tasks/schema";
@@ -103,11 +104,9 @@ export function prometheusMetrics(ctx: Pick<OpsContext, "store" | "metricsToken"
       const token = bearer(req);
       if (token === null || !sameSecret(token, ctx.metricsToken)) throw unauthorized("Send the METRICS_TOKEN as 'Authorization: Bearer <token>'.");
     }
-    try {
-      attachStore(await ctx.store());
-    } catch {
-      // Metrics still answer while the database is down (HTTP and process metrics).
-    }
+    // Opens the process-wide store if it is not open yet (it reports to this registry). Metrics
+    // still answer while the database is down (HTTP and process metrics).
+    await ctx.store().catch(() => undefined);
     const { registry } = metrics();
     return new Response(await registry.metrics(), { headers: { "Content-Type": registry.contentType, "Cache-Control": "no-store" } });
   });

@@ -1,3 +1,4 @@
+import "server-only";
 import { log } from "../log";
 import { isTaskError, TaskError, type TaskErrorCode, type ValidationIssue } from "../tasks/errors";
 
@@ -29,9 +30,17 @@ export function publicError(err: unknown, context: string): TaskError {
     reported.add(taskError);
     const cause = taskError.cause ?? err;
     if (taskError.code === "internal_error") log.error(`${context} failed`, { err: cause });
-    else if (taskError.code === "service_unavailable") log.warn(`${context} failed: service unavailable`, { err: cause });
+    // Refused at once by an open breaker: the breaker logged the outage when it opened.
+    else if (taskError.code === "service_unavailable" && !refusedByBreaker(cause)) log.warn(`${context} failed: service unavailable`, { err: cause });
   }
   return taskError;
+}
+
+function refusedByBreaker(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === "object" && e !== null && depth < 8; depth++, e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === "DB_BREAKER_OPEN") return true;
+  }
+  return false;
 }
 
 /** The body every client gets for `err`: only its code, message and field issues, as plain strings. */

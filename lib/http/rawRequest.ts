@@ -1,3 +1,4 @@
+import "server-only";
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
@@ -210,7 +211,8 @@ const REQUEST_EVENTS = new Set<string | symbol>(["request", "checkContinue", "ch
 export function guardRawRequests(target: HttpServer | HttpsServer, record: Recorder = recordRequest): void {
   if (Object.prototype.hasOwnProperty.call(target, GUARD_HOOK)) return;
   Object.defineProperty(target, GUARD_HOOK, { value: true });
-  const emit = target.emit;
+  // The emit in place now (perhaps another hook's), read without calling it: it is called below, with the server as `this`.
+  const emit = Reflect.get(target, "emit");
   target.emit = function emitWithRawChecks(this: HttpServer & { [CONNECT_ANSWERED]?: true }, event: string | symbol, ...args: unknown[]): boolean {
     if (REQUEST_EVENTS.has(event)) {
       const req = args[0] as (IncomingMessage & { [CHECKED]?: true }) | undefined;

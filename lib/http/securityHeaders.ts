@@ -1,6 +1,7 @@
 // The browser protections every response carries. Pages get a per-request nonce for the inline
 // scripts Next.js streams (proxy.ts); everything else (API JSON, static files) gets a policy that
 // allows nothing at all, since none of it is a document.
+// No `import "server-only"`: next.config.ts and proxy.ts import this, outside the react-server condition.
 
 type Options = { nonce: string; dev: boolean; https: boolean };
 

@@ -1,3 +1,4 @@
+import "server-only";
 import type { UserTaskStore, WriteCommand, WriteOutcome } from "../store/userTasks";
 import { TaskError } from "../tasks/errors";
 import {

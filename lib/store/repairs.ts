@@ -1,3 +1,4 @@
+import "server-only";
 import { REVOCATION_TTL_SECONDS, type Cache } from "../cache";
 import { CacheUnavailableError } from "../cache/types";
 import { log } from "../log";
@@ -76,7 +77,7 @@ export class RepairLedger {
     owed.tasks.set(taskId, ++this.seq);
     owed.indexDirty ||= indexToo;
     this.owed.set(userId, owed);
-    this.store.events.record("repair-recorded", { userId, taskId, detail: describe(reason) });
+    this.store.recordEvent("repair-recorded", { userId, taskId, detail: describe(reason) });
     if (this.store.cache?.breakerState === "closed") {
       log.warn("cache write-through failed; repair recorded", { taskId, reason: describe(reason) });
     }
@@ -99,7 +100,7 @@ export class RepairLedger {
     owed.tasks.set(taskId, ++this.seq);
     owed.indexDirty ||= indexToo;
     this.owed.set(userId, owed);
-    this.store.events.record("repair-recorded", { userId, taskId, detail: reason });
+    this.store.recordEvent("repair-recorded", { userId, taskId, detail: reason });
   }
 
   /** As recordTaskInProcess, for the list index alone (a create whose id is unknown). */
@@ -107,14 +108,14 @@ export class RepairLedger {
     const owed = this.owed.get(userId) ?? { tasks: new Map<number, number>(), indexDirty: false };
     owed.indexDirty = true;
     this.owed.set(userId, owed);
-    this.store.events.record("repair-recorded", { userId, detail: reason });
+    this.store.recordEvent("repair-recorded", { userId, detail: reason });
   }
 
   /** Records that the cached copy of auth value `key` (a revoked session or key) must be deleted. */
   async recordAuth(userId: string, key: string, reason: unknown): Promise<void> {
     this.authOwed.set(key, { userId, seq: ++this.seq });
     // Tagged with its owner when known, so it shows in that user's cache lab and nobody else's.
-    this.store.events.record("repair-recorded", { userId: userId === "" ? undefined : userId, detail: `auth value: ${describe(reason)}` });
+    this.store.recordEvent("repair-recorded", { userId: userId === "" ? undefined : userId, detail: `auth value: ${describe(reason)}` });
     try {
       await this.store.db(() => queries.recordCacheRepair(this.store.database.db, { kind: "auth", userId, key }), { count: false });
     } catch {
@@ -246,7 +247,7 @@ export class RepairLedger {
       w.ids.delete(id);
       progress.repaired++;
       this.store.stats.repairs++;
-      this.store.events.record("repair", {
+      this.store.recordEvent("repair", {
         userId: u,
         taskId: id,
         version: task?.version,

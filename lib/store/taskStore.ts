@@ -1,12 +1,14 @@
-import type { BreakerState } from "../breaker";
-import type { Cache, CacheDriverName } from "../cache";
+import "server-only";
+import type { Cache } from "../cache";
 import type { PutResult } from "../cache/types";
-import { CacheEventLog } from "../cacheEvents";
+import { CacheEventLog, type CacheEventFields, type CacheEventKind } from "../cacheEvents";
 import type { Database } from "../db/client";
 import { toTaskError } from "../db/errors";
 import { log } from "../log";
+import type { BreakerState, CacheDriverChoice } from "../names";
 import { SingleFlight } from "../singleFlight";
 import * as queries from "../tasks/queries";
+import { NO_OBSERVER, type StoreObserver } from "./observer";
 import { RepairLedger } from "./repairs";
 import { UserTaskStore } from "./userTasks";
 import { auditAll, auditUser, inspectTasks, type AuditOptions, type CacheAuditReport, type TaskCacheView } from "./views";
@@ -28,13 +30,15 @@ export type HealthReport = {
   /** ok; degraded: the cache is down or its breaker open (the app still works); down: Postgres is unreachable. */
   status: "ok" | "degraded" | "down";
   db: { ok: boolean; latencyMs: number | null; breaker: BreakerState | null };
-  cache: { driver: CacheDriverName | "none"; ok: boolean; latencyMs: number | null; breaker: string | null };
+  cache: { driver: CacheDriverChoice; ok: boolean; latencyMs: number | null; breaker: BreakerState | null };
 };
 
 export type TaskStoreDeps = {
   database: Database;
   cache: Cache | null;
   hooks?: StoreTestHooks;
+  /** Told what the store does (queries, cache calls and events, breaker changes): lib/metrics.ts in production. */
+  observer?: StoreObserver;
   now?: () => number;
   /** Run a repair pass this often (ms); 0 or absent: only when a read finds repairs owed. */
   repairIntervalMs?: number;
@@ -48,7 +52,8 @@ const KNOWN_EPOCHS_MAX = 10_000;
 
 /**
  * What every user's store shares in one process: the database, the cache connection, single
- * flights, the epochs last seen, the repair ledger, counters and the cache event log. Requests use
+ * flights, the epochs last seen, the repair ledger, counters, the cache event log and the one
+ * observer that everything the store does is reported to (./observer.ts). Requests use
  * `forUser(userId)`, which returns the write-through protocol scoped to that user
  * (./userTasks.ts); everything per user (keys, epoch, flights, repairs, the "cache usable" gate)
  * hangs off that scope, so one user's fault never sends another user's reads to Postgres.
@@ -57,31 +62,51 @@ export class TaskStore {
   readonly database: Database;
   readonly cache: Cache | null;
   readonly hooks: StoreTestHooks;
+  readonly observer: StoreObserver;
   readonly now: () => number;
   readonly flights = new SingleFlight();
   readonly ledger: RepairLedger;
   /** Counters for tests and metrics: Postgres statements the protocol issued, compare-and-set refusals, repairs done. */
   readonly stats = { dbQueries: 0, casRefusals: 0, repairs: 0 };
-  /** The last cache events and counters per kind, for the cache lab page and metrics. */
+  /** Each user's last cache events and counters per kind, for their cache lab page. */
   readonly events = new CacheEventLog();
   private readonly knownEpochs = new Map<string, string>();
   private lastKeyPurge = 0;
   private repairTimer: ReturnType<typeof setInterval> | undefined;
+  /** What the constructor subscribed to (the cache and the database may outlive this store, as in tests). */
+  private readonly unsubscribe: Array<() => void> = [];
 
   constructor(deps: TaskStoreDeps) {
     this.database = deps.database;
     this.cache = deps.cache;
     this.hooks = deps.hooks ?? {};
+    this.observer = deps.observer ?? NO_OBSERVER;
     this.now = deps.now ?? Date.now;
     this.ledger = new RepairLedger(this);
-    this.cache?.breaker.onTransition((from, to) => {
-      if (to === "open") this.ledger.noteOutage();
-      this.events.record("breaker", { detail: `${from} → ${to}` });
-    });
-    if (this.cache && deps.repairIntervalMs) {
+    const observer = this.observer;
+    const cache = this.cache;
+    if (cache) {
+      this.unsubscribe.push(
+        cache.breaker.onTransition((from, to) => {
+          if (to === "open") this.ledger.noteOutage();
+          this.recordEvent("breaker", { detail: `${from} → ${to}` });
+          observer.onBreaker?.("cache", from, to);
+        }),
+      );
+      if (observer.onCacheCall) this.unsubscribe.push(cache.onCall((operation, outcome, seconds) => observer.onCacheCall?.(operation, outcome, seconds)));
+    }
+    if (observer.onBreaker) this.unsubscribe.push(this.database.onBreakerTransition((from, to) => observer.onBreaker?.("database", from, to)));
+    if (cache && deps.repairIntervalMs) {
       this.repairTimer = setInterval(() => void this.repairNow().catch(() => undefined), deps.repairIntervalMs);
       this.repairTimer.unref();
     }
+    observer.onStoreCreated?.(this);
+  }
+
+  /** Records a cache event: in its owner's log (the cache lab), and to the observer. */
+  recordEvent(kind: CacheEventKind, fields: CacheEventFields = {}): void {
+    this.events.record(kind, fields);
+    this.observer.onCacheEvent?.(kind, fields);
   }
 
   /** The write-through store of one user's tasks. */
@@ -94,7 +119,7 @@ export class TaskStore {
     return this.ledger.count;
   }
 
-  get cacheDriverName(): CacheDriverName | "none" {
+  get cacheDriverName(): CacheDriverChoice {
     return this.cache?.driver.name ?? "none";
   }
 
@@ -208,6 +233,7 @@ export class TaskStore {
 
   async close(): Promise<void> {
     clearInterval(this.repairTimer);
+    for (const stop of this.unsubscribe.splice(0)) stop();
     await Promise.allSettled([this.cache?.close(), this.database.close()]);
   }
 
@@ -217,20 +243,15 @@ export class TaskStore {
     const started = performance.now();
     try {
       const result = await fn();
-      queryObserver?.((performance.now() - started) / 1000, "ok");
+      this.observer.onQuery?.((performance.now() - started) / 1000, "ok");
       return result;
     } catch (err) {
-      queryObserver?.((performance.now() - started) / 1000, "error");
+      this.observer.onQuery?.((performance.now() - started) / 1000, "error");
       const taskError = toTaskError(err);
-      if (taskError.code === "service_unavailable") log.warn("database unavailable", { err });
-      else if (taskError.code === "internal_error") log.error("database query failed", { err });
+      // An unavailable database is logged once per request, by the error boundary
+      // (lib/http/publicError.ts), and once per outage, by its breaker.
+      if (taskError.code === "internal_error") log.error("database query failed", { err });
       throw taskError;
     }
   }
-}
-
-let queryObserver: ((seconds: number, outcome: "ok" | "error") => void) | undefined;
-/** Told the duration of every Postgres statement the store runs (lib/metrics uses it). */
-export function observeQueries(observer: typeof queryObserver) {
-  queryObserver = observer;
 }

@@ -1,6 +1,8 @@
+import "server-only";
 import { createHash } from "node:crypto";
 import { MAX_CACHE_WRITE_AGE_MS, type Cache, type CacheOperation } from "../cache";
 import type { PutResult, UserTaskCache } from "../cache/types";
+import type { CacheEventFields, CacheEventKind } from "../cacheEvents";
 import { mayHaveCommitted } from "../db/errors";
 import { databaseBudgetLeftMs, spendDatabaseBudget } from "../db/guard";
 import { isTaskError, TaskError } from "../tasks/errors";
@@ -259,8 +261,8 @@ export class UserTaskStore {
     return cache.run(operation, () => fn(slot), taskId === undefined ? `{u:${this.userId}}` : `{u:${this.userId}}:task:${taskId}`);
   }
 
-  private record(kind: Parameters<TaskStore["events"]["record"]>[0], fields: { taskId?: number; version?: number; detail?: string } = {}) {
-    this.store.events.record(kind, { ...fields, userId: this.userId });
+  private record(kind: CacheEventKind, fields: Omit<CacheEventFields, "userId"> = {}) {
+    this.store.recordEvent(kind, { ...fields, userId: this.userId });
   }
 
   /** The user's cache epoch, read before any Postgres work whose result will be cached. Null when the cache is down. */

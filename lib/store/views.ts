@@ -1,5 +1,7 @@
-import type { Cache, CacheDriverName } from "../cache";
+import "server-only";
+import type { Cache } from "../cache";
 import type { CachedTask } from "../cache/types";
+import type { CacheDriverChoice } from "../names";
 import { TaskError } from "../tasks/errors";
 import * as queries from "../tasks/queries";
 import type { Task } from "../tasks/schema";
@@ -17,7 +19,7 @@ export type AuditFinding = {
 
 /** What `npm run cache:audit` and GET /api/cache/audit report: the cache compared with Postgres. */
 export type CacheAuditReport = {
-  driver: CacheDriverName | "none";
+  driver: CacheDriverChoice;
   /** Whose tasks were compared: one user's, or every user's. */
   scope: "user" | "all";
   /** Cached task entries compared (live entries and tombstones). */

@@ -1,3 +1,5 @@
+// No `import "server-only"`: nothing here is secret, and client code may name the same codes.
+
 /**
  * The one error type the store and the HTTP layer share. Each code has a fixed HTTP status and a
  * public message; driver text and stacks never leave the server (they go to the log).

@@ -1,3 +1,4 @@
+import "server-only";
 import { and, asc, desc, eq, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { cacheRepairs, idempotencyKeys, tasks, user, type IdempotentResponse, type TaskRow } from "../db/schema";
@@ -279,7 +280,7 @@ async function keyedWrite(db: Db, change: SQL, response: SQL, k: KeyFields): Pro
     select ${k.userId}, ${k.key}, ${k.requestHash}, ${k.status}, changed.id, ${response} from changed
     returning response`);
   // postgres.js gives the rows, PGlite an object holding them.
-  const rows = (Array.isArray(result) ? result : (result as unknown as { rows: Array<{ response: IdempotentResponse }> }).rows) as Array<{ response: IdempotentResponse | string }>;
+  const rows = (Array.isArray(result) ? result : (result as { rows: Array<{ response: IdempotentResponse }> }).rows) as Array<{ response: IdempotentResponse | string }>;
   const value = rows[0]?.response;
   return value === undefined ? undefined : parseIdempotentResponse(value);
 }

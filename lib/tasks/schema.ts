@@ -1,3 +1,4 @@
+// No `import "server-only"`: the page's forms validate with these same schemas in the browser.
 import { z } from "zod";
 
 /** A task as the API and the page see it. Dates are ISO strings so it crosses JSON unchanged. */

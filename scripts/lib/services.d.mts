@@ -9,7 +9,7 @@ export function canConnect(host: string, port: number, timeoutMs?: number): Prom
 /** `adminUrl` with its database swapped for `name`. */
 export function databaseUrl(adminUrl: string, name: string): string;
 
-export type OwnDatabase = { name: string; url: string; drop(): Promise<void> };
+export type OwnDatabase = { name: string; url: string; drop: () => Promise<void> };
 
 /** Creates the database `name` (lower-case letters, digits and _) on the server of `adminUrl`. */
 export function createDatabase(adminUrl: string, name: string): Promise<OwnDatabase>;

@@ -186,7 +186,7 @@ describe("Postgres faults behind a proxy the test controls", () => {
     admin = await openDatabase({ kind: "postgres", url: env.databaseUrl as string, poolMax: 2, prepare: true, timeoutMs: 5000 });
   });
   afterAll(async () => {
-    await proxy.setStalled(false);
+    proxy.setStalled(false);
     await admin.close();
     await proxy.close();
     await env.cleanup();

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { Redis } from "ioredis";
 import type { Cache } from "@/lib/cache";
-import type { BreakerState } from "@/lib/breaker";
+import type { BreakerState } from "@/lib/names";
 import { CacheUnavailableError } from "@/lib/cache/types";
 import type { TaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";

@@ -5,11 +5,12 @@ import { openDatabase, type Database } from "@/lib/db/client";
 import { createTask, deleteTask, getTask, listTasks, updateTask, type TasksFor } from "@/lib/http/taskHandlers";
 import { TaskError, type ErrorBody } from "@/lib/tasks/errors";
 import * as queries from "@/lib/tasks/queries";
+import type { CacheDriverChoice } from "@/lib/names";
 import type { Task } from "@/lib/tasks/schema";
 import { authenticate, rateLimiterFor, tasksForWith, type Auth } from "@/lib/auth";
 import { createKey } from "@/lib/http/keyHandlers";
 import { TaskStore } from "@/lib/taskStore";
-import { BACKENDS, createTestEnv, makeCache, type CacheDriverName, type TestBackend, type TestEnv } from "../support/backends";
+import { BACKENDS, createTestEnv, makeCache, type TestBackend, type TestEnv } from "../support/backends";
 import { byteLength, jsonRequest, rawRequest, streamOf, type HeaderMap, type RawBody } from "../support/http";
 import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueName } from "../support/services";
 import { apiRequest, signUp, testAuth } from "../support/auth";
@@ -283,7 +284,7 @@ function invalidRequests(client: Api): Array<[string, number, string, () => Prom
 // ---- the suite -------------------------------------------------------------------------------
 
 /** The cache drivers whose keys live in the shared test Redis (the REST bridge writes there too). */
-function usesSharedRedis(driver: CacheDriverName): boolean {
+function usesSharedRedis(driver: CacheDriverChoice): boolean {
   return driver !== "memory" && driver !== "none";
 }
 
@@ -1107,7 +1108,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
           }),
         });
 
-      test.each<CacheDriverName>(["none", backend.cacheDriver])(
+      test.each<CacheDriverChoice>(["none", backend.cacheDriver])(
         "with Postgres unreachable (cache: %s) every route is 503 service_unavailable without driver text",
         async (driver) => {
           const prefix = uniqueName("wtt_down");

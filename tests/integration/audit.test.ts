@@ -1,7 +1,6 @@
 import { eq } from "drizzle-orm";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { observeCacheCalls } from "@/lib/cache";
 import { tasks } from "@/lib/db/schema";
 import { auditCache } from "@/lib/http/opsHandlers";
 import * as queries from "@/lib/tasks/queries";
@@ -134,7 +133,9 @@ describe.each(BACKENDS)("cache audit on $name", (backend) => {
     const redis = await startPrivateRedis();
     const client = new Redis(redis.url);
     try {
-      const own = await env.openStore({ cache: { redisUrl: redis.url } });
+      const calls: string[] = [];
+      let counting = false;
+      const own = await env.openStore({ cache: { redisUrl: redis.url }, observer: { onCacheCall: (operation) => counting && calls.push(operation) } });
       const small = own.forUser(await env.createUser("small"));
       const task = await small.create({ title: "one task" });
       await small.list({ limit: 10 });
@@ -144,12 +145,11 @@ describe.each(BACKENDS)("cache audit on $name", (backend) => {
       for (let i = 0; i < 20; i++) {
         await Promise.all(Array.from({ length: 1000 }, (_, j) => big.putTask({ ...task, id: 100_000 + i * 1000 + j }, epoch)));
       }
-      const calls: string[] = [];
-      const stop = observeCacheCalls((operation) => calls.push(operation));
+      counting = true;
       await client.config("RESETSTAT");
       const report = await own.audit(small.userId);
       const stats = await client.info("commandstats");
-      stop();
+      counting = false;
       expect(report).toMatchObject({ checked: 1, listsChecked: 1, ok: true });
       // One MGET of its entries and one page of its list index, each under the breaker; no SCAN.
       expect(calls).toEqual(["audit", "audit"]);

@@ -336,7 +336,7 @@ describe.each(BACKENDS)("accounts, sessions and API keys on $name", (backend) =>
   test("the cached-session path reads cookies exactly as better-auth signs them, and refuses a tampered one", async () => {
     const { res, cookie } = await signUp(auths[0]!);
     const { token } = (await res.json()) as { token: string };
-    const secret = auths[0]!.options.secret as string;
+    const secret = auths[0]!.options.secret;
     expect(sessionTokenOf(cookie, secret, false)).toBe(token);
     expect(sessionTokenOf(cookie, "another-secret-another-secret-12345", false)).toBeNull();
     const [name, value] = cookie.split("=") as [string, string];

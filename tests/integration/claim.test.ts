@@ -70,7 +70,8 @@ describe.each(BACKENDS.filter((b) => b.cacheDriver !== "upstash"))("claiming tas
       expect((await mine.list({ limit: 50 })).tasks.map((t) => t.id)).toEqual([own.id]); // index built, cached
       const oldIds = await insertUnowned("old 1", "old 2", "old 3");
 
-      const { stdout, stderr } = await run(path.resolve("node_modules/.bin/tsx"), ["scripts/claim-tasks.ts", "--email", `offline-${owner}@example.test`], {
+      // As `npm run tasks:claim` runs it: lib/ resolves `server-only` under the react-server condition.
+      const { stdout, stderr } = await run(path.resolve("node_modules/.bin/tsx"), ["--conditions=react-server", "scripts/claim-tasks.ts", "--email", `offline-${owner}@example.test`], {
         env: {
           ...process.env,
           DATABASE_URL: env.databaseUrl,

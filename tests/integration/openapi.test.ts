@@ -122,9 +122,9 @@ describe("OpenAPI document matches what the API really answers", () => {
   test("the document is OpenAPI 3.1 and every operation lists its error statuses", () => {
     expect(doc.openapi).toBe("3.1.0");
     const tasksItem = doc.paths["/api/tasks/{id}"];
-    expect(Object.keys(tasksItem.patch.responses).sort()).toEqual(["200", "400", "401", "403", "404", "412", "413", "415", "429", "500", "503"]);
+    expect(Object.keys(tasksItem.patch.responses).sort()).toEqual(["200", "400", "401", "403", "404", "412", "413", "415", "422", "429", "500", "503"]);
     expect(Object.keys(tasksItem.get.responses).sort()).toEqual(["200", "304", "400", "401", "404", "500", "503"]);
-    expect(Object.keys(tasksItem.delete.responses).sort()).toEqual(["204", "400", "401", "403", "404", "412", "429", "500", "503"]);
+    expect(Object.keys(tasksItem.delete.responses).sort()).toEqual(["204", "400", "401", "403", "404", "412", "422", "429", "500", "503"]);
     // Every task and key operation says which credentials it takes: tasks a cookie or a key, keys only a cookie.
     for (const [path, security] of [
       ["/api/tasks", [{ sessionCookie: [] }, { apiKey: [] }]],

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openDatabase } from "@/lib/db/client";
 import { cacheState, health, prometheusMetrics } from "@/lib/http/opsHandlers";
-import { attachStore } from "@/lib/metrics";
+import { metrics } from "@/lib/metrics";
 import { withRequestLog } from "@/lib/http/route";
 import { getTask } from "@/lib/http/taskHandlers";
 import { TaskError } from "@/lib/tasks/errors";
-import { TaskStore } from "@/lib/taskStore";
+import { TaskStore, type HealthReport } from "@/lib/taskStore";
+import type { CacheState } from "@/app/cache/labClient";
 import { BACKENDS, createTestEnv, makeCache, type TestEnv } from "../support/backends";
 import { freePort } from "../support/redisServer";
 
@@ -26,7 +27,7 @@ describe("health, metrics and request logging", () => {
     const store = await env.openStore();
     const res = await health(async () => store);
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as HealthReport;
     expect(body).toMatchObject({ status: "ok", db: { ok: true }, cache: { driver: "redis", ok: true, breaker: "closed" } });
     expect(body.db.latencyMs).toBeGreaterThanOrEqual(0);
     expect(body.cache.latencyMs).toBeGreaterThanOrEqual(0);
@@ -54,8 +55,7 @@ describe("health, metrics and request logging", () => {
   });
 
   test("GET /api/metrics reports reads, cache calls, compare-and-set refusals, breaker, Postgres and HTTP timings", async () => {
-    const store = await env.openStore();
-    attachStore(store); // as instrumentation.ts does when the server starts
+    const store = await env.openStore({ observer: metrics().observer }); // as createTaskStoreFromEnv does
     const tasks = store.forUser(env.userId);
     const task = await tasks.create({ title: "measured" });
     await tasks.get(task.id);
@@ -106,22 +106,22 @@ describe("health, metrics and request logging", () => {
       const ctx = { store: async () => store, principal: async () => ({ userId, via: "session" as const }) };
       const res = await cacheState(ctx, new Request(`http://x/api/cache/state?ids=${task.id}`));
       expect(res.status).toBe(200);
-      return res.json();
+      return (await res.json()) as CacheState;
     };
 
     const bob = await stateOf(bobId);
     expect(bob).toMatchObject({ hitRatio: null, pendingRepairs: 0, events: [] });
-    expect(Object.values(bob.counts as Record<string, number>).every((n) => n === 0)).toBe(true);
+    expect(Object.values(bob.counts).every((n) => n === 0)).toBe(true);
     expect(bob.tasks).toEqual([expect.objectContaining({ id: task.id, postgres: null })]); // her task is not his
 
     const mine = await stateOf(aliceId);
     expect(mine.counts).toMatchObject({ hit: 2, "write-through": 2, "repair-recorded": 2 });
     expect(mine.hitRatio).toBe(1);
     expect(mine.pendingRepairs).toBe(2);
-    expect(mine.events.map((e: { kind: string }) => e.kind)).toEqual(["repair-recorded", "repair-recorded", "write-through", "write-through"]);
-    expect(mine.events.map((e: { seq: number }) => e.seq)).toEqual([4, 3, 2, 1]);
+    expect(mine.events.map((e) => e.kind)).toEqual(["repair-recorded", "repair-recorded", "write-through", "write-through"]);
+    expect(mine.events.map((e) => e.seq)).toEqual([4, 3, 2, 1]);
     expect(JSON.stringify(mine)).not.toContain("userId");
-    expect(mine.events.filter((e: { detail?: string }) => e.detail?.startsWith("auth value"))).toHaveLength(1);
+    expect(mine.events.filter((e) => e.detail?.startsWith("auth value"))).toHaveLength(1);
 
     // Bob's own events are numbered from 1: the numbers say nothing of anyone else's traffic.
     await store.forUser(bobId).create({ title: "bob's" });

@@ -5,7 +5,8 @@ import { actionTasksWith, limitedAuthHandler, tasksForWith, type Auth } from "@/
 import { errorResponse } from "@/lib/http/responses";
 import { createTask, listTasks } from "@/lib/http/taskHandlers";
 import { clientAddress, forwardedForWithPeer, trustPeerAddress } from "@/lib/http/clientAddress";
-import { RateLimiter, parseRateRule, type RateLimits } from "@/lib/rateLimit";
+import { parseRateRule } from "@/lib/env";
+import { RateLimiter, type RateLimits } from "@/lib/rateLimit";
 import type { TaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
 import { freePort } from "../support/redisServer";
@@ -253,7 +254,7 @@ test("with the cache unreachable, limits count in the process and never fail a r
     const limiter = new RateLimiter({ limits: LIMITS, disabled: false, cache: store.cache });
     const verdicts = [];
     for (let i = 0; i < LIMITS.writesPerUser.limit + 1; i++) verdicts.push((await limiter.hit("writesPerUser", "someone")).allowed);
-    expect(verdicts).toEqual([...Array(LIMITS.writesPerUser.limit).fill(true), false]);
+    expect(verdicts).toEqual([...Array<boolean>(LIMITS.writesPerUser.limit).fill(true), false]);
   } finally {
     await env.cleanup();
   }

@@ -96,9 +96,9 @@ describe.each(BACKENDS)("task store on $name", (backend) => {
   test("update() with a stale expectedVersion is precondition_failed and changes nothing", async () => {
     const created = await store.create({ title: "guarded" });
     await store.update({ id: created.id, patch: { done: true } });
-    const err = await store.update({ id: created.id, patch: { title: "lost update" }, expectedVersion: 1 }).catch((e) => e);
+    const err = await store.update({ id: created.id, patch: { title: "lost update" }, expectedVersion: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TaskError);
-    expect(err.code).toBe("precondition_failed");
+    expect((err as TaskError).code).toBe("precondition_failed");
     expect((await store.get(created.id)).task).toMatchObject({ title: "guarded", version: 2 });
   });
 

@@ -3,16 +3,15 @@ import { test } from "vitest";
 import { createCache, type Cache } from "@/lib/cache";
 import { openDatabase, type Database } from "@/lib/db/client";
 import { user } from "@/lib/db/schema";
-import { TaskStore, type StoreTestHooks } from "@/lib/taskStore";
+import type { CacheDriverChoice } from "@/lib/names";
+import { TaskStore, type StoreObserver, type StoreTestHooks } from "@/lib/taskStore";
 import { startUpstashBridge } from "./upstashBridge";
 import { createTestDatabase, deleteKeysWithPrefix, TEST_REDIS_URL, uniqueName } from "./services";
-
-export type CacheDriverName = "redis" | "upstash" | "memory" | "none";
 
 export type TestBackend = {
   name: string;
   database: "postgres" | "pglite";
-  cacheDriver: CacheDriverName;
+  cacheDriver: CacheDriverChoice;
 };
 
 /** The two stacks every integration suite runs on: production-like, and the zero-setup default. */
@@ -33,7 +32,7 @@ export type CacheOptions = {
 
 let activeBridge: { url: string; token: string } | undefined;
 
-export function makeCache(driver: CacheDriverName, prefix: string, options: CacheOptions = {}): Cache | null {
+export function makeCache(driver: CacheDriverChoice, prefix: string, options: CacheOptions = {}): Cache | null {
   if (driver === "none") return null;
   return createCache({
     driver,
@@ -64,8 +63,10 @@ export type TestEnv = {
   createUser(label?: string): Promise<string>;
   openStore(options?: {
     hooks?: StoreTestHooks;
+    /** Told what the store does (lib/store/observer.ts); none by default. */
+    observer?: StoreObserver;
     cache?: CacheOptions;
-    cacheDriver?: CacheDriverName;
+    cacheDriver?: CacheDriverChoice;
     repairIntervalMs?: number;
     /** Reach Postgres at this URL instead (e.g. through a proxy the test controls). */
     databaseUrl?: string;
@@ -134,14 +135,14 @@ export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
         // The memory driver lives in one process; stores of one env share it as they would share Redis.
         sharedMemoryCache ??= makeCache("memory", prefix);
         const shared = sharedMemoryCache as Cache;
-        cache = { ...shared, close: async () => {} } as Cache;
+        cache = { ...shared, close: async () => {} };
         Object.defineProperty(cache, "breakerState", { get: () => shared.breakerState });
       } else if (driver === "upstash" && bridge) {
         cache = makeCache(driver, prefix, { upstash: { url: bridge.url, token: bridge.token }, ...options.cache });
       } else {
         cache = makeCache(driver, prefix, options.cache);
       }
-      const store = new TaskStore({ database, cache, hooks: options.hooks, repairIntervalMs: options.repairIntervalMs });
+      const store = new TaskStore({ database, cache, hooks: options.hooks, observer: options.observer, repairIntervalMs: options.repairIntervalMs });
       stores.push(store);
       return store;
     },

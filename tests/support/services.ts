@@ -17,7 +17,7 @@ export function uniqueName(prefix: string): string {
 }
 
 /** A fresh database of our own on the shared server (never the shared databases), dropped by `drop()`. */
-export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   return createDatabase(TEST_DATABASE_URL, uniqueName("wtt"));
 }
 

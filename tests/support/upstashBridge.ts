@@ -26,7 +26,7 @@ export async function startUpstashBridge(redisUrl: string, token = "test-token-0
     if (req.method !== "POST") return reply(405, { error: "Method not allowed" });
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", async () => {
+    const respond = async () => {
       count++;
       let body: unknown;
       try {
@@ -56,7 +56,9 @@ export async function startUpstashBridge(redisUrl: string, token = "test-token-0
       } catch (err) {
         return reply(400, { error: (err as Error).message });
       }
-    });
+    };
+    // respond() answers every failure itself (a 400 with the error), so nothing awaits it.
+    req.on("end", () => void respond());
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();

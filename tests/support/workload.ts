@@ -141,7 +141,7 @@ export async function waitForConvergence(stores: TaskStore[], since: number, lim
     const owed = [...stores.map((s) => s.pendingRepairCount), durable.length];
     if (audit?.ok && owed.every((n) => n === 0)) return Date.now() - since;
     if (Date.now() - since > limitMs) {
-      throw new Error(`no convergence after ${limitMs} ms: ${JSON.stringify(audit?.findings ?? "audit failed")}, owed ${owed}`);
+      throw new Error(`no convergence after ${limitMs} ms: ${JSON.stringify(audit?.findings ?? "audit failed")}, owed ${owed.join(",")}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { CircuitBreaker, type BreakerOptions, type BreakerRejection, type BreakerState } from "@/lib/breaker";
+import { CircuitBreaker, type BreakerOptions, type BreakerRejection } from "@/lib/breaker";
+import type { BreakerState } from "@/lib/names";
 
 // Fake timers drive both the breaker's clock (`now`, reading the faked Date) and its timeouts
 // (setTimeout): every step below happens at an exact instant, and nothing really sleeps.
