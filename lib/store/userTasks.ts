@@ -368,7 +368,8 @@ export class UserTaskStore {
     if (start.state === "busy") {
       // Waiting for another build is waiting on Postgres (it is reading it): it counts against this
       // operation's budget, so the read that follows still ends within it.
-      const waitMs = Math.min(INDEX_WAIT_MS, databaseBudgetLeftMs() / 2);
+      // While Postgres is known to be down there is nothing to wait for: that build can't finish.
+      const waitMs = this.store.database.breakerState === "open" ? 0 : Math.min(INDEX_WAIT_MS, databaseBudgetLeftMs() / 2);
       for (let waited = 0; waited < waitMs; waited += INDEX_POLL_MS) {
         await new Promise((r) => setTimeout(r, INDEX_POLL_MS));
         spendDatabaseBudget(INDEX_POLL_MS);
