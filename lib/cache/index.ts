@@ -45,6 +45,7 @@ export type CacheOperation =
   | "startIndexBuild"
   | "addToIndexBuild"
   | "publishIndexBuild"
+  | "abandonIndexBuild"
   | "dropIndex"
   | "repair"
   | "ttls"

@@ -166,6 +166,12 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
         for (const id of ids) b.ids.add(id);
         return true;
       },
+      async abandonIndexBuild(token: string): Promise<boolean> {
+        const b = liveBuild();
+        if (!b || b.token !== token) return false;
+        st().build = null;
+        return true;
+      },
       async publishIndexBuild(token: string): Promise<boolean> {
         const b = liveBuild();
         if (!b || b.token !== token) return false;

@@ -98,6 +98,9 @@ export function createScriptedDriver(name: Exclude<CacheDriverName, "memory">, t
       async addToIndexBuild(token: string, ids: number[]): Promise<boolean> {
         return Number(await t.evalScript(scripts.ADD_TO_INDEX_BUILD, [keys.build, keys.buildLease], [token, ...ids])) === 1;
       },
+      async abandonIndexBuild(token: string): Promise<boolean> {
+        return Number(await t.evalScript(scripts.ABANDON_INDEX_BUILD, [keys.build, keys.buildRemoved, keys.buildLease], [token])) === 1;
+      },
       async publishIndexBuild(token: string): Promise<boolean> {
         const code = await t.evalScript(
           scripts.PUBLISH_INDEX_BUILD,

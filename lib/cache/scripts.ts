@@ -114,6 +114,16 @@ redis.call('DEL', KEYS[3], KEYS[4])
 return 1
 `;
 
+/**
+ * KEYS: build, buildRemoved, buildLease. ARGV: token. Gives the lease up (and drops the partial
+ * build) when it is still this token's, so another caller may build at once. Returns 1 if so.
+ */
+export const ABANDON_INDEX_BUILD = `
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return 1
+`;
+
 // ---- auth values (lib/cache/types.ts, CacheDriver) ---------------------------------------------
 
 /** What a revoked auth value holds. JSON never starts with NUL, so no stored value can equal it. */

@@ -94,6 +94,9 @@ export interface UserTaskCache {
    */
   publishIndexBuild(token: string): Promise<boolean>;
 
+  /** Gives up a build this token holds (its Postgres read failed), so nobody waits for its lease to run out. False when the lease was no longer its. */
+  abandonIndexBuild(token: string): Promise<boolean>;
+
   /**
    * Every task entry of this user in the cache (hits and tombstones), in batches; order unspecified.
    * Costs a walk of the WHOLE keyspace (SCAN MATCH), whatever this user holds: tests and tools

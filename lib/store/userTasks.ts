@@ -379,9 +379,15 @@ export class UserTaskStore {
     }
     const epoch = await this.captureEpoch();
     const startedAt = this.store.now();
-    const snapshot = await this.store.db(() =>
-      queries.listAllTaskIdsWithNewest(this.store.database.db, { userId: this.userId, newest: INDEX_PREFILL }),
-    );
+    let snapshot: Awaited<ReturnType<typeof queries.listAllTaskIdsWithNewest>>;
+    try {
+      snapshot = await this.store.db(() => queries.listAllTaskIdsWithNewest(this.store.database.db, { userId: this.userId, newest: INDEX_PREFILL }));
+    } catch (err) {
+      // Postgres failed: give the lease back, or every list (here and on other instances) would
+      // wait for it, then read Postgres, until it ran out (INDEX_LEASE_MS).
+      await this.run(cache, "abandonIndexBuild", (s) => s.abandonIndexBuild(start.token)).catch(() => false);
+      throw err;
+    }
     await this.store.hooks.beforeIndexPublish?.();
     for (let i = 0; i < snapshot.ids.length; i += INDEX_BUILD_CHUNK) {
       const chunk = snapshot.ids.slice(i, i + INDEX_BUILD_CHUNK);

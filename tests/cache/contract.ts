@@ -91,6 +91,19 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       expect(await driver.getTask(11)).toEqual({ state: "miss" });
     });
 
+    test("abandonIndexBuild() frees the lease for the next builder, only for the token that holds it", async () => {
+      const first = await driver.startIndexBuild(30_000);
+      if (first.state !== "started") throw new Error("no build");
+      expect(await driver.startIndexBuild(30_000)).toEqual({ state: "busy" });
+      expect(await driver.abandonIndexBuild("not the token")).toBe(false);
+      expect(await driver.startIndexBuild(30_000)).toEqual({ state: "busy" });
+      expect(await driver.abandonIndexBuild(first.token)).toBe(true);
+      expect(await driver.addToIndexBuild(first.token, [1])).toBe(false);
+      const second = await driver.startIndexBuild(30_000);
+      expect(second.state).toBe("started");
+      expect(await driver.readWholeIndex()).toBeNull();
+    });
+
     test("a create outranks a negative entry: putCreated() writes over it and joins the index", async () => {
       await driver.putMissing(12, epoch);
       const token = await driver.startIndexBuild(30_000);

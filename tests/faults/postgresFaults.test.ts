@@ -233,6 +233,23 @@ describe("Postgres faults behind a proxy the test controls", () => {
     expect((await stores[0]!.audit(env.userId)).ok).toBe(true);
   });
 
+  test("a list whose index build fails on Postgres gives the build lease back: after recovery nobody waits for it", async () => {
+    const [store] = users as [UserTaskStore];
+    const slot = stores[0]!.cache!.driver.forUser(env.userId);
+    await slot.dropIndex();
+    await proxy.setDown(true);
+    await stores[0]!.database.ping().catch(() => undefined);
+    await expect(store.list({ limit: 50 })).rejects.toMatchObject({ code: "service_unavailable" });
+    const probe = await slot.startIndexBuild(30_000);
+    expect(probe.state, "the failed build's lease was given back").toBe("started");
+    if (probe.state === "started") await slot.abandonIndexBuild(probe.token);
+    await proxy.setDown(false);
+    await timeUntilWritesWork(store);
+    const started = performance.now();
+    expect((await store.list({ limit: 50 })).cache).toBe("MISS");
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
   test("an answer lost after the commit: the 503 goes out, the retry with the same key replays the commit, nothing is written twice, and the cache shows it", async () => {
     const [store, other] = users as [UserTaskStore, UserTaskStore];
     await store.list({ limit: 50 });
