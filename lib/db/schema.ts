@@ -116,7 +116,8 @@ export const apikey = pgTable(
  * state of a task has its own, increasing version: the cache compares versions, never timestamps.
  * The CHECKs mirror lib/tasks/schema.ts, so a title that bypassed the API is still refused.
  * `user_id` is the owner; rows from before accounts existed have none (visible to no one) until
- * `npm run tasks:claim` gives them to an account.
+ * `npm run tasks:claim` gives them to an account. A delete is soft (`deleted_at`, kept 30 days so
+ * it can be undone with the same id), then purged.
  */
 export const tasks = pgTable(
   "tasks",
@@ -128,9 +129,12 @@ export const tasks = pgTable(
     version: integer("version").notNull().default(1),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
+    /** Set by a delete (which bumps the version); a deleted row is absent from every read until restored or purged. */
+    deletedAt: timestamp("deleted_at", { withTimezone: true, mode: "date" }),
   },
   (t) => [
     index("tasks_user_id_id_idx").on(t.userId, t.id.desc()),
+    index("tasks_deleted_at_idx").on(t.deletedAt).where(sql`${t.deletedAt} is not null`),
     check("tasks_title_length", sql`char_length(${t.title}) between 1 and 500`),
     check("tasks_title_trimmed", sql`${t.title} = btrim(${t.title}, E' \\t\\n\\r')`),
     check("tasks_title_no_control_chars", sql`${t.title} !~ '[\\x01-\\x1f\\x7f-\\x9f]'`),

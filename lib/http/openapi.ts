@@ -186,6 +186,25 @@ export function openApiDocument() {
           },
         },
       },
+      "/api/tasks/{id}/restore": {
+        parameters: [idParam],
+        post: {
+          summary: "Undo a delete: the same task back, at the next version",
+          security: signedIn,
+          parameters: [idempotencyKey],
+          responses: {
+            "200": { ...jsonBody(ref("Task"), "The task, restored, at the version after its delete."), headers: { ...etagHeader, ...replayed } },
+            "400": error("Invalid id or Idempotency-Key."),
+            ...needsCredential,
+            ...crossOrigin,
+            "404": error("No task of yours deleted in the last 30 days with that id."),
+            "409": error("The task is not deleted."),
+            ...keyReused,
+            ...limited,
+            ...unavailable,
+          },
+        },
+      },
       "/api/health": {
         get: {
           summary: "Health of Postgres and the cache",

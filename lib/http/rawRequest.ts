@@ -34,6 +34,7 @@ export const API_ROUTES: ReadonlyArray<{ route: string; methods: readonly string
   { route: "/api/ping", methods: ["GET"] },
   { route: "/api/tasks", methods: ["GET", "POST"] },
   { route: "/api/tasks/[id]", methods: ["DELETE", "GET", "PATCH"] },
+  { route: "/api/tasks/[id]/restore", methods: ["POST"] },
 ];
 
 /** The methods Next.js builds a route handler call for; any other one on a page is refused here. */

@@ -142,6 +142,18 @@ export function deleteTask(tasksFor: TasksFor, req: Request, rawId: string): Pro
   });
 }
 
+/** POST /api/tasks/{id}/restore: undoes a delete; the same id at the next version. */
+export function restoreTask(tasksFor: TasksFor, req: Request, rawId: string): Promise<Response> {
+  return handle(async () => {
+    const tasks = await tasksFor(req);
+    const id = parseId(rawId);
+    const key = idempotencyKeyFrom(req);
+    const outcome = key !== undefined ? await tasks.write(key, { op: "restore", id }) : { task: await tasks.restore(id), replayed: false, status: 200 as const };
+    const task = outcome.task as Task;
+    return json(task, { headers: { ETag: etagOf(task), ...replayHeader(outcome) } });
+  });
+}
+
 function preconditionFailed() {
   return new TaskError("precondition_failed", 'If-Match must be "*" or an ETag returned by this API, like "v3".');
 }

@@ -239,9 +239,12 @@ export class RepairLedger {
       const seq = owed?.tasks.get(id);
       const epoch = await this.store.captureEpoch(u);
       if (!epoch) throw new Error("cache epoch unavailable");
-      const task = await this.passDb(() => queries.getTaskById(this.store.database.db, { userId: u, id }));
-      // Ids are never reused, so a deleted task can be tombstoned above any version it ever had.
-      const result = await cache.run("repair", () => (task ? slot.putTask(task, epoch) : slot.putTombstone(id, PG_INT_MAX, epoch)), `{u:${u}}:task:${id}`);
+      const state = await this.passDb(() => queries.getTaskState(this.store.database.db, { userId: u, id }));
+      const task = state && "live" in state ? state.live : undefined;
+      // A deleted task is tombstoned at its deleted row's version, so a restore (one above) still
+      // outranks it; a purged one (ids are never reused) above any version it ever had.
+      const tombstone = state && "deletedVersion" in state ? state.deletedVersion : PG_INT_MAX;
+      const result = await cache.run("repair", () => (task ? slot.putTask(task, epoch) : slot.putTombstone(id, tombstone, epoch)), `{u:${u}}:task:${id}`);
       this.store.noteResults(u, [result]);
       if (result === "stale-epoch") throw new Error("cache epoch changed during repair");
       w.ids.delete(id);

@@ -123,11 +123,16 @@ export class TaskStore {
     return this.cache?.driver.name ?? "none";
   }
 
-  /** One repair pass over every user's owed repairs (timer, repair route); now and then, expired idempotency keys go too. */
+  /** One repair pass over every user's owed repairs (timer, repair route); now and then, expired idempotency keys and long-deleted tasks go too. */
   repairNow(): Promise<{ repaired: number; remaining: number }> {
     if (this.now() - this.lastKeyPurge >= KEY_PURGE_INTERVAL_MS) {
       this.lastKeyPurge = this.now();
-      void this.db(() => queries.purgeIdempotencyKeys(this.database.db), { count: false }).catch(() => {
+      // Expired idempotency keys, and tasks deleted longer ago than they can be restored (their
+      // tombstones expired long before: CACHE_TTL_SECONDS, far under 30 days).
+      void Promise.all([
+        this.db(() => queries.purgeIdempotencyKeys(this.database.db), { count: false }),
+        this.db(() => queries.purgeDeletedTasks(this.database.db), { count: false }),
+      ]).catch(() => {
         this.lastKeyPurge = 0;
       });
     }

@@ -120,6 +120,12 @@ export class UserTaskStore {
     return this.bounded(() => this.execute({ op: "update", ...command }));
   }
 
+  /** Undoes a delete (within DELETED_TASK_RETENTION_DAYS): the same id, at the next version. 404 when there is no such deleted task, 409 when it is not deleted. */
+  async restore(id: number, options: { idempotencyKey?: string } = {}): Promise<Task> {
+    if (options.idempotencyKey !== undefined) return (await this.write(options.idempotencyKey, { op: "restore", id })).task as Task;
+    return this.bounded(() => this.execute({ op: "restore", id }));
+  }
+
   async remove(command: { id: number; expectedVersion?: number }, options: { idempotencyKey?: string } = {}): Promise<void> {
     if (options.idempotencyKey !== undefined) await this.write(options.idempotencyKey, { op: "delete", ...command });
     else await this.bounded(() => this.execute({ op: "delete", ...command }));
@@ -174,6 +180,17 @@ export class UserTaskStore {
         await this.writeThrough("putCreated", task.id, task.version, startedAt, true, (s) => s.putCreated(task, epoch ?? ""));
         return task;
       }
+      if (command.op === "restore") {
+        const { id } = command;
+        const task = await this.store.db(() =>
+          keyed ? queries.restoreTaskWithKey(db, { ...keyed, id }) : queries.restoreTask(db, { userId: this.userId, id }),
+        );
+        if (!task) throw await this.notRestorable(id);
+        // The restored version is one above the tombstone's: the ordinary compare-and-set puts the
+        // task back and its id back in the list index.
+        await this.writeThrough("putCreated", id, task.version, startedAt, true, (s) => s.putCreated(task, epoch ?? ""));
+        return task;
+      }
       if (command.op === "update") {
         const { id, patch, expectedVersion } = command;
         const task = await this.store.db(() =>
@@ -188,9 +205,9 @@ export class UserTaskStore {
         keyed ? queries.deleteTaskWithKey(db, { ...keyed, id, expectedVersion }) : queries.deleteTask(db, { userId: this.userId, id, expectedVersion }),
       );
       if (!deleted) throw await this.missingOrConflict(id);
-      // The delete is the state after the row's last version, so its tombstone outranks that version:
-      // a late fill or write-through carrying it is refused.
-      const tombstoneVersion = deleted.version + 1;
+      // The (soft) delete bumped the row's version: its tombstone carries that version, above every
+      // live one, so a late fill or write-through is refused, and a restore (one more) outranks it.
+      const tombstoneVersion = deleted.version;
       await this.writeThrough("putTombstone", id, tombstoneVersion, startedAt, true, (s) => s.putTombstone(id, tombstoneVersion, epoch ?? ""));
       return { id } as Task;
     } catch (err) {
@@ -221,7 +238,7 @@ export class UserTaskStore {
       }
       this.store.ledger.recordIndex(this.userId, "a create's outcome is unknown");
     } else {
-      this.store.ledger.recordTaskInProcess(this.userId, command.id, command.op === "delete", "a write's outcome is unknown");
+      this.store.ledger.recordTaskInProcess(this.userId, command.id, command.op !== "update", "a write's outcome is unknown");
     }
   }
 
@@ -236,12 +253,13 @@ export class UserTaskStore {
     }
     const epoch = await this.captureEpoch();
     const startedAt = this.store.now();
-    const now = await this.store.db(() => queries.getTaskById(this.store.database.db, { userId: this.userId, id: prior.taskId }));
-    if (now) {
+    const state = await this.store.db(() => queries.getTaskState(this.store.database.db, { userId: this.userId, id: prior.taskId }));
+    if (state && "live" in state) {
+      const now = state.live;
       await this.writeThrough("putCreated", now.id, now.version, startedAt, true, (s) => s.putCreated(now, epoch ?? ""));
     } else {
-      // Gone: tombstoned just above the version its delete removed when that is known, else above any.
-      const version = "deleted" in prior.response ? prior.response.deleted.version + 1 : PG_INT_MAX;
+      // Deleted: tombstoned at the deleted row's version (a restore can still outrank it); purged: above any.
+      const version = state ? state.deletedVersion : PG_INT_MAX;
       await this.writeThrough("putTombstone", prior.taskId, version, startedAt, true, (s) => s.putTombstone(prior.taskId, version, epoch ?? ""));
     }
     const task = "task" in prior.response ? prior.response.task : null;
@@ -429,6 +447,12 @@ export class UserTaskStore {
     }
   }
 
+  private async notRestorable(id: number): Promise<TaskError> {
+    const current = await this.store.db(() => queries.getTaskById(this.store.database.db, { userId: this.userId, id }));
+    if (!current) return new TaskError("not_found", `Task ${id} was not deleted in the last ${queries.DELETED_TASK_RETENTION_DAYS} days.`);
+    return new TaskError("conflict", `Task ${id} is not deleted.`);
+  }
+
   private async missingOrConflict(id: number): Promise<TaskError> {
     const current = await this.store.db(() => queries.getTaskById(this.store.database.db, { userId: this.userId, id }));
     if (!current) return notFound(id);
@@ -440,12 +464,13 @@ export class UserTaskStore {
 export type WriteCommand =
   | { op: "create"; input: CreateTaskInput }
   | { op: "update"; id: number; patch: TaskPatch; expectedVersion?: number }
-  | { op: "delete"; id: number; expectedVersion?: number };
+  | { op: "delete"; id: number; expectedVersion?: number }
+  | { op: "restore"; id: number };
 
 /** A write's answer: the HTTP status, the task (null for a delete), and whether it is a replay of an earlier attempt. */
 export type WriteOutcome = { status: 200 | 201 | 204; task: Task | null; replayed: boolean };
 
-const STATUS_OF = { create: 201, update: 200, delete: 204 } as const;
+const STATUS_OF = { create: 201, update: 200, delete: 204, restore: 200 } as const;
 
 /** The request a key was first used with, as a hash: the command's fields in a fixed order. */
 function hashCommand(command: WriteCommand): string {
@@ -454,7 +479,9 @@ function hashCommand(command: WriteCommand): string {
       ? ["create", command.input.title, command.input.done ?? null]
       : command.op === "update"
         ? ["update", command.id, command.patch.title ?? null, command.patch.done ?? null, command.expectedVersion ?? null]
-        : ["delete", command.id, command.expectedVersion ?? null];
+        : command.op === "delete"
+          ? ["delete", command.id, command.expectedVersion ?? null]
+          : ["restore", command.id];
   return createHash("sha256").update(JSON.stringify(canonical)).digest("hex");
 }
 

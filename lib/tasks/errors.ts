@@ -18,6 +18,7 @@ export type TaskErrorCode =
   | "method_not_allowed"
   | "request_timeout"
   | "request_aborted"
+  | "conflict"
   | "precondition_failed"
   | "idempotency_key_reused"
   | "service_unavailable"
@@ -38,6 +39,7 @@ export const STATUS_BY_CODE: Record<TaskErrorCode, number> = {
   request_timeout: 408,
   /** The client went away before its body arrived: nobody reads this answer; it is logged at info and counted as a 4xx. */
   request_aborted: 400,
+  conflict: 409,
   precondition_failed: 412,
   idempotency_key_reused: 422,
   service_unavailable: 503,

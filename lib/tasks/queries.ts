@@ -1,5 +1,5 @@
 import "server-only";
-import { and, asc, desc, eq, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNotNull, isNull, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { cacheRepairs, idempotencyKeys, tasks, user, type IdempotentResponse, type TaskRow } from "../db/schema";
 import type { Task } from "./schema";
@@ -9,7 +9,7 @@ import type { Task } from "./schema";
 // Every task statement is scoped by its owner: another user's id matches no row, exactly as a
 // missing id doesn't.
 
-export function toTask(row: Omit<TaskRow, "userId">): Task {
+export function toTask(row: Omit<TaskRow, "userId" | "deletedAt">): Task {
   return {
     id: row.id,
     title: row.title,
@@ -20,7 +20,10 @@ export function toTask(row: Omit<TaskRow, "userId">): Task {
   };
 }
 
-const owned = (userId: string, id: number) => and(eq(tasks.userId, userId), eq(tasks.id, id));
+/** Live rows only: a deleted row (kept for undo until purged) is absent from every read. */
+const live = isNull(tasks.deletedAt);
+const ownedRows = (userId: string) => and(eq(tasks.userId, userId), live);
+const owned = (userId: string, id: number) => and(eq(tasks.userId, userId), eq(tasks.id, id), live);
 
 export async function insertTask(db: Db, { userId, title, done }: { userId: string; title: string; done: boolean }): Promise<Task> {
   const [row] = await db.insert(tasks).values({ userId, title, done }).returning();
@@ -38,14 +41,14 @@ export async function getTasksByIds(db: Db, { userId, ids }: { userId: string; i
   const rows = await db
     .select()
     .from(tasks)
-    .where(and(eq(tasks.userId, userId), inArray(tasks.id, ids)));
+    .where(and(ownedRows(userId), inArray(tasks.id, ids)));
   return rows.map(toTask);
 }
 
 /** Rows by id whoever owns them, with the owner: only for the whole-store audit. */
 export async function getOwnedTasksByIds(db: Db, { ids }: { ids: number[] }): Promise<Array<{ userId: string | null; task: Task }>> {
   if (ids.length === 0) return [];
-  const rows = await db.select().from(tasks).where(inArray(tasks.id, ids));
+  const rows = await db.select().from(tasks).where(and(inArray(tasks.id, ids), live));
   return rows.map((row) => ({ userId: row.userId, task: toTask(row) }));
 }
 
@@ -54,7 +57,7 @@ export async function listTasks(db: Db, { userId, beforeId, limit }: { userId: s
   const rows = await db
     .select()
     .from(tasks)
-    .where(beforeId === undefined ? eq(tasks.userId, userId) : and(eq(tasks.userId, userId), lt(tasks.id, beforeId)))
+    .where(beforeId === undefined ? ownedRows(userId) : and(ownedRows(userId), lt(tasks.id, beforeId)))
     .orderBy(desc(tasks.id))
     .limit(limit);
   return rows.map(toTask);
@@ -62,7 +65,7 @@ export async function listTasks(db: Db, { userId, beforeId, limit }: { userId: s
 
 /** Every id of the user, newest first (tests compare a list index with it; the audits page with listTaskIds). */
 export async function listAllTaskIds(db: Db, { userId }: { userId: string }): Promise<number[]> {
-  const rows = await db.select({ id: tasks.id }).from(tasks).where(eq(tasks.userId, userId)).orderBy(desc(tasks.id));
+  const rows = await db.select({ id: tasks.id }).from(tasks).where(ownedRows(userId)).orderBy(desc(tasks.id));
   return rows.map((r) => r.id);
 }
 
@@ -71,7 +74,7 @@ export async function listTaskIds(db: Db, { userId, beforeId, limit }: { userId:
   const rows = await db
     .select({ id: tasks.id })
     .from(tasks)
-    .where(beforeId === undefined ? eq(tasks.userId, userId) : and(eq(tasks.userId, userId), lt(tasks.id, beforeId)))
+    .where(beforeId === undefined ? ownedRows(userId) : and(ownedRows(userId), lt(tasks.id, beforeId)))
     .orderBy(desc(tasks.id))
     .limit(limit);
   return rows.map((r) => r.id);
@@ -93,7 +96,7 @@ export async function listAllTaskIdsWithNewest(db: Db, { userId, newest }: { use
       rank: sql<number>`row_number() over (order by ${tasks.id} desc)`.as("rank"),
     })
     .from(tasks)
-    .where(eq(tasks.userId, userId))
+    .where(ownedRows(userId))
     .as("ranked");
   const near = sql`${ranked.rank} <= ${newest}`;
   const rows = await db
@@ -132,15 +135,53 @@ export async function updateTask(
   return row ? toTask(row) : undefined;
 }
 
+/**
+ * A soft delete: the row stays (for undo) with `deleted_at` set and its version bumped, so the
+ * deleted state has a version of its own, the one its tombstone carries. Returns that version.
+ */
 export async function deleteTask(
   db: Db,
   { userId, id, expectedVersion }: { userId: string; id: number; expectedVersion?: number },
 ): Promise<{ id: number; version: number } | undefined> {
   const [row] = await db
-    .delete(tasks)
+    .update(tasks)
+    .set({ deletedAt: sql`now()`, version: sql`${tasks.version} + 1` })
     .where(expectedVersion === undefined ? owned(userId, id) : and(owned(userId, id), eq(tasks.version, expectedVersion)))
     .returning({ id: tasks.id, version: tasks.version });
   return row;
+}
+
+/** Undoes a delete: the same id at the next version (above its tombstone's). Undefined unless the row is deleted. */
+export async function restoreTask(db: Db, { userId, id }: { userId: string; id: number }): Promise<Task | undefined> {
+  const [row] = await db
+    .update(tasks)
+    .set({ deletedAt: null, version: sql`${tasks.version} + 1`, updatedAt: sql`now()` })
+    .where(and(eq(tasks.userId, userId), eq(tasks.id, id), isNotNull(tasks.deletedAt)))
+    .returning();
+  return row ? toTask(row) : undefined;
+}
+
+/**
+ * What Postgres holds for an id, deleted rows included: the live task, the version of a deleted
+ * one (the version its tombstone must carry, so a restore can still outrank it), or nothing
+ * (never existed, or purged: nothing can bring it back).
+ */
+export async function getTaskState(db: Db, { userId, id }: { userId: string; id: number }): Promise<{ live: Task } | { deletedVersion: number } | undefined> {
+  const [row] = await db.select().from(tasks).where(and(eq(tasks.userId, userId), eq(tasks.id, id)));
+  if (!row) return undefined;
+  return row.deletedAt === null ? { live: toTask(row) } : { deletedVersion: row.version };
+}
+
+/** How long a deleted task can be restored. */
+export const DELETED_TASK_RETENTION_DAYS = 30;
+
+/** Removes rows deleted more than `olderThanDays` ago, for good; returns how many. */
+export async function purgeDeletedTasks(db: Db, { olderThanDays = DELETED_TASK_RETENTION_DAYS }: { olderThanDays?: number } = {}): Promise<number> {
+  const rows = await db
+    .delete(tasks)
+    .where(and(isNotNull(tasks.deletedAt), sql`${tasks.deletedAt} < now() - make_interval(days => ${olderThanDays})`))
+    .returning({ id: tasks.id });
+  return rows.length;
 }
 
 /**
@@ -308,14 +349,20 @@ export async function updateTaskWithKey(
   if (args.patch.title !== undefined) sets.push(sql`title = ${args.patch.title}`);
   if (args.patch.done !== undefined) sets.push(sql`done = ${args.patch.done}`);
   const versionCheck = args.expectedVersion === undefined ? sql`` : sql` and version = ${args.expectedVersion}`;
-  const change = sql`update ${tasks} set ${sql.join(sets, sql`, `)} where user_id = ${args.userId} and id = ${args.id}${versionCheck} returning *`;
+  const change = sql`update ${tasks} set ${sql.join(sets, sql`, `)} where user_id = ${args.userId} and id = ${args.id} and deleted_at is null${versionCheck} returning *`;
+  const response = await keyedWrite(db, change, taskJson("changed"), args);
+  return response && "task" in response ? response.task : undefined;
+}
+
+export async function restoreTaskWithKey(db: Db, args: { id: number } & KeyFields): Promise<Task | undefined> {
+  const change = sql`update ${tasks} set deleted_at = null, version = version + 1, updated_at = now() where user_id = ${args.userId} and id = ${args.id} and deleted_at is not null returning *`;
   const response = await keyedWrite(db, change, taskJson("changed"), args);
   return response && "task" in response ? response.task : undefined;
 }
 
 export async function deleteTaskWithKey(db: Db, args: { id: number; expectedVersion?: number } & KeyFields): Promise<{ id: number; version: number } | undefined> {
   const versionCheck = args.expectedVersion === undefined ? sql`` : sql` and version = ${args.expectedVersion}`;
-  const change = sql`delete from ${tasks} where user_id = ${args.userId} and id = ${args.id}${versionCheck} returning id, version`;
+  const change = sql`update ${tasks} set deleted_at = now(), version = version + 1 where user_id = ${args.userId} and id = ${args.id} and deleted_at is null${versionCheck} returning id, version`;
   const response = await keyedWrite(db, change, sql`jsonb_build_object('deleted', jsonb_build_object('id', changed.id, 'version', changed.version))`, args);
   return response && "deleted" in response ? response.deleted : undefined;
 }

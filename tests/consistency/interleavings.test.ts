@@ -47,6 +47,23 @@ describe.each(BACKENDS)("forced interleavings on $name", (backend) => {
     expect((await writer.get(task.id)).task).toEqual(updated);
   });
 
+  test("a restore outranks a slow miss-fill that read the task before its delete: the restored version stays cached", async () => {
+    const task = await uncached("fill vs delete and restore");
+    const g = gate();
+    const reader = await open({ beforeFill: () => g.wait() });
+    const read = reader.get(task.id);
+    await g.reached(); // the reader holds v1, read before the delete
+    await writer.remove({ id: task.id });
+    const restored = await writer.restore(task.id);
+    expect(restored.version).toBe(3);
+    g.open();
+    // Its v1 fill is refused by the restored v3; the newer state is the answer.
+    expect(await read).toEqual({ task: restored, cache: "MISS" });
+    await expectCacheEqualsPostgres(writer, task.id);
+    expect(await writer.get(task.id)).toEqual({ task: restored, cache: "HIT" });
+    expect((await writer.list({ limit: 200 })).tasks.map((t) => t.id)).toContain(task.id);
+  });
+
   test("a miss-fill racing a delete cannot resurrect the task (tombstone)", async () => {
     const task = await uncached("fill vs delete");
     const g = gate();

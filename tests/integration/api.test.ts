@@ -2,9 +2,11 @@ import { randomUUID } from "node:crypto";
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openDatabase, type Database } from "@/lib/db/client";
-import { createTask, deleteTask, getTask, listTasks, updateTask, type TasksFor } from "@/lib/http/taskHandlers";
+import { createTask, deleteTask, getTask, listTasks, restoreTask, updateTask, type TasksFor } from "@/lib/http/taskHandlers";
 import { TaskError, type ErrorBody } from "@/lib/tasks/errors";
 import * as queries from "@/lib/tasks/queries";
+import { tasks as tasksTable } from "@/lib/db/schema";
+import { eq } from "drizzle-orm";
 import type { CacheDriverChoice } from "@/lib/names";
 import type { Task } from "@/lib/tasks/schema";
 import { authenticate, rateLimiterFor, tasksForWith, type Auth } from "@/lib/auth";
@@ -36,6 +38,7 @@ function apiFor(getStore: TasksFor) {
     patchRaw: (id: string | number, body: RawBody | undefined, headers: HeaderMap) =>
       updateTask(getStore, rawRequest("PATCH", taskPath(id), { body, headers }), String(id)),
     remove: (id: string | number, headers: HeaderMap = {}) => deleteTask(getStore, rawRequest("DELETE", taskPath(id), { headers }), String(id)),
+    restore: (id: string | number, headers: HeaderMap = {}) => restoreTask(getStore, rawRequest("POST", `${taskPath(id)}/restore`, { headers }), String(id)),
   };
 }
 type Api = ReturnType<typeof apiFor>;
@@ -639,6 +642,64 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
     });
 
     // ---- another person's tasks -----------------------------------------------------------
+
+    describe("POST /api/tasks/{id}/restore", () => {
+      test("undo of a delete gives the same task back at the next version, in Postgres, the cache and the list", async () => {
+        const task = await make("deleted, then restored");
+        expect((await api.remove(task.id)).status).toBe(204);
+        await errorFrom(await api.get(task.id), 404, "not_found");
+        const res = await api.restore(task.id);
+        const restored = await taskFrom(res);
+        // The delete took version 2 (its tombstone's); the restore is above it.
+        expect(restored).toMatchObject({ id: task.id, title: task.title, done: task.done, version: 3 });
+        expect(res.headers.get("etag")).toBe(`"v3"`);
+        expect((await dbRows()).find((t) => t.id === task.id)).toEqual(restored);
+        const read = await api.get(task.id);
+        expect(await taskFrom(read)).toEqual(restored);
+        expect(read.headers.get("x-cache")).toBe("HIT");
+        const page = await pageFrom(await api.list("?limit=200"));
+        expect(page.tasks.map((t) => t.id)).toContain(task.id);
+        // In its own place by id (newest first), not at the top.
+        const ids = page.tasks.map((t) => t.id);
+        expect(ids).toEqual([...ids].sort((a, b) => b - a));
+        await withColdCache(async (cold) => expect(await taskFrom(await cold.get(task.id))).toEqual(restored));
+      });
+
+      test("a task that is not deleted is a 409; an id never deleted, or purged, is a 404; both change nothing", async () => {
+        const task = await make("still here");
+        await expectRefused(() => api.restore(task.id), 409, "conflict", [task.id]);
+        await expectRefused(() => api.restore(2_000_000_000), 404, "not_found", [task.id]);
+        const gone = await make("purged after 30 days");
+        expect((await api.remove(gone.id)).status).toBe(204);
+        // 31 days pass for this row; the purge removes it for good.
+        await store.database.db.update(tasksTable).set({ deletedAt: new Date(Date.now() - 31 * 24 * 3600 * 1000) }).where(eq(tasksTable.id, gone.id));
+        expect(await queries.purgeDeletedTasks(store.database.db)).toBeGreaterThanOrEqual(1);
+        await expectRefused(() => api.restore(gone.id), 404, "not_found", [task.id]);
+      });
+
+      test("a restore retried with its Idempotency-Key answers the same task once; a delete after a restore deletes again", async () => {
+        const task = await make("restored once");
+        await api.remove(task.id);
+        const key = `restore-${randomUUID()}`;
+        const first = await taskFrom(await api.restore(task.id, { "idempotency-key": key }));
+        const again = await api.restore(task.id, { "idempotency-key": key });
+        expect(await taskFrom(again)).toEqual(first);
+        expect(again.headers.get("idempotent-replayed")).toBe("true");
+        expect((await api.remove(task.id)).status).toBe(204);
+        await errorFrom(await api.get(task.id), 404, "not_found");
+        expect((await taskFrom(await api.restore(task.id))).version).toBe(first.version + 2);
+      });
+
+      test("another person's deleted task can't be restored: 404, exactly as a missing one", async () => {
+        const task = await make("mine, deleted");
+        await api.remove(task.id);
+        const { cookie } = await signUp(auth);
+        const theirs = apiFor(signedWith(() => ({ cookie })));
+        const error = await errorFrom(await theirs.restore(task.id), 404, "not_found");
+        expect(error).toEqual(await errorFrom(await theirs.restore(2_000_000_001), 404, "not_found").then((e) => ({ ...e, message: e.message.replace("2000000001", String(task.id)) })));
+        await errorFrom(await api.get(task.id), 404, "not_found");
+      });
+    });
 
     describe("Idempotency-Key", () => {
       test("a retried create answers the first attempt's 201 and body, marked as a replay, and writes one row", async () => {
