@@ -126,9 +126,10 @@ export class UserTaskStore {
     return this.bounded(() => this.execute({ op: "restore", id }));
   }
 
-  async remove(command: { id: number; expectedVersion?: number }, options: { idempotencyKey?: string } = {}): Promise<void> {
-    if (options.idempotencyKey !== undefined) await this.write(options.idempotencyKey, { op: "delete", ...command });
-    else await this.bounded(() => this.execute({ op: "delete", ...command }));
+  /** Deletes (softly: restorable for 30 days). Returns the deleted state's version, the one its tombstone carries. */
+  async remove(command: { id: number; expectedVersion?: number }, options: { idempotencyKey?: string } = {}): Promise<{ version: number }> {
+    if (options.idempotencyKey !== undefined) return { version: (await this.write(options.idempotencyKey, { op: "delete", ...command })).deletedVersion as number };
+    return { version: (await this.bounded(() => this.execute({ op: "delete", ...command }))).version };
   }
 
   /**
@@ -149,7 +150,8 @@ export class UserTaskStore {
         if (prior) await this.store.db(() => queries.deleteExpiredIdempotencyKey(db, { userId: this.userId, key }));
         try {
           const task = await this.execute(command, { key, requestHash });
-          return { status: STATUS_OF[command.op], task: command.op === "delete" ? null : task, replayed: false };
+          if (command.op === "delete") return { status: 204, task: null, deletedVersion: task.version, replayed: false };
+          return { status: STATUS_OF[command.op], task, replayed: false };
         } catch (err) {
           // Taken meanwhile by a concurrent attempt with this key: replay its answer.
           if (attempt === 0 && queries.isIdempotencyKeyTaken(err)) continue;
@@ -196,7 +198,7 @@ export class UserTaskStore {
         const task = await this.store.db(() =>
           keyed ? queries.updateTaskWithKey(db, { ...keyed, id, patch, expectedVersion }) : queries.updateTask(db, { userId: this.userId, id, patch, expectedVersion }),
         );
-        if (!task) throw await this.missingOrConflict(id);
+        if (!task) throw await this.missingOrConflict(id, expectedVersion);
         await this.writeThrough("putTask", id, task.version, startedAt, false, (s) => s.putTask(task, epoch ?? ""));
         return task;
       }
@@ -204,12 +206,12 @@ export class UserTaskStore {
       const deleted = await this.store.db(() =>
         keyed ? queries.deleteTaskWithKey(db, { ...keyed, id, expectedVersion }) : queries.deleteTask(db, { userId: this.userId, id, expectedVersion }),
       );
-      if (!deleted) throw await this.missingOrConflict(id);
+      if (!deleted) throw await this.missingOrConflict(id, expectedVersion);
       // The (soft) delete bumped the row's version: its tombstone carries that version, above every
       // live one, so a late fill or write-through is refused, and a restore (one more) outranks it.
       const tombstoneVersion = deleted.version;
       await this.writeThrough("putTombstone", id, tombstoneVersion, startedAt, true, (s) => s.putTombstone(id, tombstoneVersion, epoch ?? ""));
-      return { id } as Task;
+      return { id, version: tombstoneVersion } as Task;
     } catch (err) {
       if (isTaskError(err) && err.code === "service_unavailable" && mayHaveCommitted(err.cause)) await this.outcomeUnknown(command);
       throw err;
@@ -263,7 +265,8 @@ export class UserTaskStore {
       await this.writeThrough("putTombstone", prior.taskId, version, startedAt, true, (s) => s.putTombstone(prior.taskId, version, epoch ?? ""));
     }
     const task = "task" in prior.response ? prior.response.task : null;
-    return { status: prior.status as WriteOutcome["status"], task, replayed: true };
+    const deletedVersion = "deleted" in prior.response ? prior.response.deleted.version : undefined;
+    return { status: prior.status as WriteOutcome["status"], task, deletedVersion, replayed: true };
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -453,7 +456,12 @@ export class UserTaskStore {
     return new TaskError("conflict", `Task ${id} is not deleted.`);
   }
 
-  private async missingOrConflict(id: number): Promise<TaskError> {
+  /**
+   * Why a write matched no row. Without If-Match only an absent (or deleted) row does that: 404,
+   * even if a restore brought it back since. With one, a row that is there now means it changed.
+   */
+  private async missingOrConflict(id: number, expectedVersion: number | undefined): Promise<TaskError> {
+    if (expectedVersion === undefined) return notFound(id);
     const current = await this.store.db(() => queries.getTaskById(this.store.database.db, { userId: this.userId, id }));
     if (!current) return notFound(id);
     return new TaskError("precondition_failed", `Task ${id} has changed (now at version ${current.version}).`);
@@ -468,7 +476,7 @@ export type WriteCommand =
   | { op: "restore"; id: number };
 
 /** A write's answer: the HTTP status, the task (null for a delete), and whether it is a replay of an earlier attempt. */
-export type WriteOutcome = { status: 200 | 201 | 204; task: Task | null; replayed: boolean };
+export type WriteOutcome = { status: 200 | 201 | 204; task: Task | null; replayed: boolean; /** For a delete: the deleted state's version. */ deletedVersion?: number };
 
 const STATUS_OF = { create: 201, update: 200, delete: 204, restore: 200 } as const;
 

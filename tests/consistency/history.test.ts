@@ -61,6 +61,9 @@ describe("history of concurrent operations on two instances (postgres + redis)",
     // Per user: the ids created (newest last) and those not deleted.
     const ids: number[][] = users.map(() => []);
     const live: Array<Set<number>> = users.map(() => new Set());
+    /** Tasks this history deleted, per user: what a restore picks from. */
+    const deleted: Array<Set<number>> = users.map(() => new Set());
+    let restores = 0;
     for (let u = 0; u < USERS; u++) {
       for (let i = 0; i < 6; i++) {
         const start = history.now();
@@ -118,7 +121,8 @@ describe("history of concurrent operations on two instances (postgres + redis)",
           : roll < 0.7 ? "update"
           : roll < 0.85 ? "toggle"
           : roll < 0.93 ? (live[u]!.size < MAX_LIVE ? "create" : "get")
-          : live[u]!.size > 4 ? "delete"
+          : roll < 0.97 ? (live[u]!.size > 4 ? "delete" : "get")
+          : deleted[u]!.size > 0 ? "restore"
           : "get";
         const id = hot();
         try {
@@ -138,14 +142,29 @@ describe("history of concurrent operations on two instances (postgres + redis)",
             }
             case "delete":
               try {
-                await store.remove({ id });
-                history.deleted(user, id, start, true);
+                const { version } = await store.remove({ id });
+                history.deleted(user, id, start, true, version);
                 live[u]!.delete(id);
+                deleted[u]!.add(id);
               } catch (err) {
                 history.deleted(user, id, start, false);
                 throw err;
               }
               break;
+            case "restore": {
+              // Undo of one of this user's deletes: the same id, at the version after the delete's.
+              const gone = [...deleted[u]!][rnd.int(deleted[u]!.size)] as number;
+              try {
+                history.updated(user, await store.restore(gone), start);
+                restores++;
+                deleted[u]!.delete(gone);
+                live[u]!.add(gone);
+              } catch (err) {
+                // Another client restored it first (409), or deleted again meanwhile: not a bug.
+                if ((err as { code?: string }).code !== "conflict") throw err;
+              }
+              break;
+            }
             case "get":
               try {
                 history.got(user, id, start, await store.get(id));
@@ -191,17 +210,22 @@ describe("history of concurrent operations on two instances (postgres + redis)",
       violations.push(`audit: ${JSON.stringify(audit.findings)}`);
     }
 
-    // Other users changed nothing: each task is still its owner's, at 1 + its owner's acknowledged
-    // updates, and gone only if its owner's delete was acknowledged.
-    const updates = new Map<number, number>();
-    const deletedByOwner = new Set<number>();
+    // Other users changed nothing: each task is still its owner's, in the state its owner's
+    // acknowledged write with the highest version left it (a delete and a restore each take a
+    // version), and every version was taken by an acknowledged write (none by another user).
+    const last = new Map<number, { version: number; deleted: boolean }>();
+    const acknowledgedVersions = new Map<number, number>();
     for (const e of history.events) {
-      if (e.kind === "write" && e.version > 1) updates.set(e.id, (updates.get(e.id) ?? 0) + 1);
-      if (e.kind === "delete" && e.acked) deletedByOwner.add(e.id);
+      const version = e.kind === "write" ? e.version : e.kind === "delete" && e.acked ? (e.version as number) : undefined;
+      if (version === undefined || (e.kind !== "write" && e.kind !== "delete")) continue;
+      acknowledgedVersions.set(e.id, (acknowledgedVersions.get(e.id) ?? 0) + 1);
+      if (version > (last.get(e.id)?.version ?? 0)) last.set(e.id, { version, deleted: e.kind === "delete" });
     }
     for (const id of allIds) {
       const row = rows.get(id);
-      const expected = deletedByOwner.has(id) ? "deleted" : `user ${history.owner.get(id)}'s, v${1 + (updates.get(id) ?? 0)}`;
+      const final = last.get(id) as { version: number; deleted: boolean };
+      if (final.version !== acknowledgedVersions.get(id)) violations.push(`task ${id}: v${final.version} after ${acknowledgedVersions.get(id)} acknowledged writes`);
+      const expected = final.deleted ? "deleted" : `user ${history.owner.get(id)}'s, v${final.version}`;
       const actual = row ? `user ${row.userId}'s, v${row.task.version}` : "deleted";
       if (actual !== expected || row?.task.title === FOREIGN_TITLE) violations.push(`task ${id}: Postgres has it ${actual} (${row?.task.title}), expected ${expected}`);
     }
@@ -210,7 +234,7 @@ describe("history of concurrent operations on two instances (postgres + redis)",
     const hitRatio = report.hits / report.reads;
     console.log(
       `history: ${operations} operations (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}, ` +
-        `peeks at another user's task: get ${peeks.get}, update ${peeks.update}, remove ${peeks.remove}), ` +
+        `restores ${restores}, peeks at another user's task: get ${peeks.get}, update ${peeks.update}, remove ${peeks.remove}), ` +
         `${report.readsChecked} reads checked, ${report.hits} of ${report.reads} reads HIT (${hitRatio.toFixed(2)}), ` +
         `${report.stale} stale reads, ${report.deletedReads} reads of deleted tasks, ${report.lost} lost tasks, ${report.leaked} lists showing another user's task, ` +
         `${drift} drift after quiescence (audit checked ${audit.checked} entries); seed ${seed}`,
@@ -222,6 +246,7 @@ describe("history of concurrent operations on two instances (postgres + redis)",
     expect(counts.get ?? 0).toBeGreaterThan(0);
     expect(counts.list ?? 0).toBeGreaterThan(0);
     expect(counts.delete ?? 0).toBeGreaterThan(0);
+    expect(restores).toBeGreaterThan(0);
     expect(Object.values(peeks).every((n) => n > 0), JSON.stringify(peeks)).toBe(true);
     expect(hitRatio).toBeGreaterThanOrEqual(MIN_HIT_RATIO);
   });

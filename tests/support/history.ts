@@ -7,10 +7,10 @@ import type { CacheOutcome } from "@/lib/taskStore";
  * tombstone rule. Used by tests/consistency/history.test.ts and the fault tests' workload.
  */
 export type HistoryEvent =
-  /** An acknowledged create (version 1) or update: the version it returned. */
+  /** An acknowledged create (version 1), update or restore: the version it returned. */
   | { kind: "write"; user: string; id: number; version: number; start: number; end: number }
-  /** A delete, acknowledged or not: one under way excuses a read that misses the task. */
-  | { kind: "delete"; user: string; id: number; start: number; end: number; acked: boolean }
+  /** A delete, acknowledged (with the deleted state's version) or not: one under way excuses a read that misses the task. */
+  | { kind: "delete"; user: string; id: number; start: number; end: number; acked: boolean; version?: number }
   /** A read of one task; no `version` means it answered not_found. */
   | { kind: "get"; user: string; id: number; start: number; end: number; version?: number; cache?: CacheOutcome }
   /** The first page of a user's list; `complete` when it had no next page. */
@@ -34,8 +34,9 @@ export class History {
     this.events.push({ kind: "write", user, id: task.id, version: task.version, start, end: this.now() });
   }
 
-  deleted(user: string, id: number, start: number, acked: boolean): void {
-    this.events.push({ kind: "delete", user, id, start, end: this.now(), acked });
+  /** A delete; `version` (the deleted state's) when acknowledged, so a later restore can be told from it. */
+  deleted(user: string, id: number, start: number, acked: boolean, version?: number): void {
+    this.events.push({ kind: "delete", user, id, start, end: this.now(), acked, version });
   }
 
   /** A get that answered `read`, or not_found when `read` is undefined. */
@@ -69,9 +70,9 @@ export type HistoryReport = {
 
 export function checkHistory(history: History): HistoryReport {
   const report: HistoryReport = { reads: 0, hits: 0, readsChecked: 0, stale: 0, deletedReads: 0, lost: 0, leaked: 0, violations: [] };
-  type Ack = { end: number; version?: number; deleted?: boolean };
+  type Ack = { end: number; version: number; deleted?: boolean };
   const acks = new Map<number, Ack[]>();
-  const deleteStarts = new Map<number, number[]>();
+  const deletes = new Map<number, Array<{ start: number; end: number }>>();
   const push = <T>(map: Map<number, T[]>, id: number, value: T) => {
     const list = map.get(id);
     if (list) list.push(value);
@@ -80,25 +81,31 @@ export function checkHistory(history: History): HistoryReport {
   for (const e of history.events) {
     if (e.kind === "write") push(acks, e.id, { end: e.end, version: e.version });
     if (e.kind === "delete") {
-      push(deleteStarts, e.id, e.start);
-      if (e.acked) push(acks, e.id, { end: e.end, deleted: true });
+      push(deletes, e.id, { start: e.start, end: e.end });
+      // Without its version (an older caller), a delete counts as the newest state.
+      if (e.acked) push(acks, e.id, { end: e.end, version: e.version ?? Number.MAX_SAFE_INTEGER, deleted: true });
     }
   }
 
   const checkRead = (id: number, version: number | undefined, start: number, end: number, what: string) => {
     report.readsChecked++;
+    // Versions order a task's states (a delete bumps it, a restore bumps it again): the state
+    // acknowledged last is the one with the highest version, whatever order the acks arrived in.
     const before = (acks.get(id) ?? []).filter((a) => a.end < start);
-    const newest = Math.max(0, ...before.map((a) => a.version ?? 0));
-    const deleted = before.some((a) => a.deleted);
+    const newestAck = before.reduce<Ack | undefined>((m, a) => (!m || a.version > m.version ? a : m), undefined);
+    const newest = newestAck?.version ?? 0;
+    const deleted = newestAck?.deleted === true;
     if (version !== undefined) {
-      if (deleted) {
+      if (deleted && version <= newest) {
         report.deletedReads++;
         report.violations.push(`${what}: task ${id} v${version} read after its delete was acknowledged`);
       } else if (version < newest) {
         report.stale++;
         report.violations.push(`${what}: task ${id} read at v${version}, v${newest} was acknowledged before the read began`);
       }
-    } else if (newest > 0 && !deleted && !(deleteStarts.get(id) ?? []).some((s) => s < end)) {
+    } else if (newest > 0 && !deleted && !(deletes.get(id) ?? []).some((d) => d.start < end && d.end > (newestAck?.end ?? 0))) {
+      // Not found, though the newest acknowledged state is live, and no delete that could have come
+      // after it (one that began before this read ended and ended after that state) excuses it.
       report.lost++;
       report.violations.push(`${what}: task ${id} (v${newest} acknowledged) not found, and no delete was under way`);
     }
