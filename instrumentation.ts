@@ -30,6 +30,11 @@ export async function register() {
     const { guardRawRequests } = await import("./lib/http/rawRequest");
     guardRawRequests((await import("node:http")).Server.prototype);
     guardRawRequests((await import("node:https")).Server.prototype);
+    // Server actions' answers without no-store, which makes Chromium log them as aborted
+    // (lib/http/actionResponses.ts).
+    const { actionResponsesWithoutNoStore } = await import("./lib/http/actionResponses");
+    actionResponsesWithoutNoStore((await import("node:http")).Server.prototype);
+    actionResponsesWithoutNoStore((await import("node:https")).Server.prototype);
     // Open the database and apply migrations now rather than on the first request. If Postgres is
     // down the server still starts: requests answer 503 until it is back, then the store opens.
     // The store reports to the metrics registry from the start (createTaskStoreFromEnv).

@@ -13,8 +13,9 @@ export default function AccountBar({ name, email }: { name: string; email: strin
     if (busy) return;
     setBusy(true);
     setError(null);
+    let res: Response;
     try {
-      await fetch("/api/auth/sign-out", {
+      res = await fetch("/api/auth/sign-out", {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json" },
@@ -25,6 +26,8 @@ export default function AccountBar({ name, email }: { name: string; email: strin
       setError("Couldn’t reach the server, so you are still signed in. Try again.");
       return;
     }
+    // Read to its end, so the navigation below doesn't cut the answer off (logged as aborted).
+    await res.arrayBuffer().catch(() => undefined);
     // Whatever the answer: the sign-in page shows what the session really is now.
     fullNavigation("/sign-in");
   }

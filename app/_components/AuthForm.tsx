@@ -1,6 +1,5 @@
 "use client";
 
-import Link from "next/link";
 import { useId, useRef, useState, type FormEvent, type ReactNode, type RefObject } from "react";
 import { z } from "zod";
 import { countChars } from "@/lib/tasks/schema";
@@ -114,7 +113,12 @@ async function submitAuth(mode: AuthMode, values: AuthValues): Promise<AuthFailu
   } catch {
     return { message: UNREACHABLE };
   }
-  if (res.ok) return null;
+  if (res.ok) {
+    // Read to its end: the full navigation that follows would cut the answer off mid-body, and
+    // Chromium logs that request as aborted.
+    await res.arrayBuffer().catch(() => undefined);
+    return null;
+  }
   const parsed: unknown = await res.json().catch(() => null);
   return describeAuthFailure(res.status, parsed, res.headers.get("Retry-After"));
 }
@@ -247,7 +251,7 @@ export default function AuthForm({
   const emailError =
     fieldErrors.email && existingAccount ? (
       <>
-        {fieldErrors.email} <Link href={authHref("sign-in", next)}>Sign in instead</Link>
+        {fieldErrors.email} <a href={authHref("sign-in", next)}>Sign in instead</a>
       </>
     ) : (
       fieldErrors.email
@@ -313,7 +317,9 @@ export default function AuthForm({
 
       <p className="auth-switch">
         {signUp ? "Already have an account? " : "New here? "}
-        <Link href={authHref(signUp ? "sign-in" : "sign-up", next)}>{signUp ? "Sign in" : "Create an account"}</Link>
+        {/* A plain link: each account page loads fresh, as after signing in, up or out, and none is
+            prefetched (Chromium logs the prefetch of a no-store page as aborted when it is dropped). */}
+        <a href={authHref(signUp ? "sign-in" : "sign-up", next)}>{signUp ? "Sign in" : "Create an account"}</a>
       </p>
     </form>
   );
