@@ -2,29 +2,38 @@ import { connection } from "next/server";
 import { redirect, unstable_rethrow } from "next/navigation";
 import { getCurrentUser, type CurrentUser } from "@/lib/auth/session";
 import { publicError } from "@/lib/http/publicError";
+import type { CacheDriverChoice } from "@/lib/names";
 import { getTaskStore } from "@/lib/taskStore";
 import { LIST_LIMIT_DEFAULT, type Task } from "@/lib/tasks/schema";
 import AccountBar from "./_components/AccountBar";
 import ApiKeysPanel from "./_components/ApiKeysPanel";
 import TaskApp from "./_components/TaskApp";
 import LoadErrorPanel from "./_components/LoadErrorPanel";
+import { cacheSentence } from "./_components/cacheInUse";
 
-type FirstPage =
+type FirstPage = (
   | { ok: true; user: CurrentUser; tasks: Task[]; nextCursor: string | null }
   | { ok: true; user: null }
-  | { ok: false; message: string };
+  | { ok: false; message: string }
+) & {
+  /** The cache the store uses, for the footer; null when the store could not be opened. */
+  cacheDriver: CacheDriverChoice | null;
+};
 
 /** The signed-in user and the first page of their tasks, read through the cache. */
 async function loadFirstPage(): Promise<FirstPage> {
+  let cacheDriver: CacheDriverChoice | null = null;
   try {
     const user = await getCurrentUser();
-    if (!user) return { ok: true, user: null };
-    const page = await (await getTaskStore()).forUser(user.id).list({ limit: LIST_LIMIT_DEFAULT });
-    return { ok: true, user, tasks: page.tasks, nextCursor: page.nextCursor };
+    if (!user) return { ok: true, user: null, cacheDriver };
+    const store = await getTaskStore();
+    cacheDriver = store.cacheDriverName;
+    const page = await store.forUser(user.id).list({ limit: LIST_LIMIT_DEFAULT });
+    return { ok: true, user, tasks: page.tasks, nextCursor: page.nextCursor, cacheDriver };
   } catch (err) {
     unstable_rethrow(err);
     // The same boundary as the API's and the actions': logged once, and only a public message shown.
-    return { ok: false, message: publicError(err, "task page").message };
+    return { ok: false, message: publicError(err, "task page").message, cacheDriver };
   }
 }
 
@@ -33,6 +42,7 @@ export default async function Home() {
   await connection();
   const first = await loadFirstPage();
   if (first.ok && !first.user) redirect("/sign-in?next=/");
+  const cache = cacheSentence(first.cacheDriver);
 
   return (
     <div className="shell">
@@ -49,7 +59,14 @@ export default async function Home() {
       </main>
       {first.ok && first.user ? <ApiKeysPanel /> : null}
       <footer className="footer">
-        <p>Postgres is the source of truth; every write goes through the <a className="lab-link" href="/cache" aria-label="Redis cache (open the cache lab)">Redis cache</a>.</p>
+        {/* Names the cache the store really uses (Redis, Upstash, the in-process one, or none). */}
+        <p>
+          {cache.before}
+          <a className="lab-link" href="/cache" aria-label={cache.linkName}>
+            {cache.link}
+          </a>
+          {cache.after}
+        </p>
       </footer>
     </div>
   );

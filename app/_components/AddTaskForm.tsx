@@ -50,7 +50,9 @@ export default function AddTaskForm({
   }
 
   return (
-    <form className="add-form" onSubmit={handleSubmit} noValidate>
+    // POST, so Enter pressed before the page is interactive reloads it instead of navigating to
+    // /?title=… (the title in the address bar and history, and every later action posted there).
+    <form className="add-form" method="post" onSubmit={handleSubmit} noValidate>
       <label htmlFor={inputId} className="add-label">
         New task
       </label>

@@ -21,17 +21,19 @@ export default function TaskItem({ task, busy, onToggle, onRename, onDelete }: P
   const [draft, setDraft] = useState(task.title);
   const [error, setError] = useState<string | null>(null);
 
-  const checkboxId = useId();
   const hintId = useId();
+  const titleHintId = useId();
 
   const inputRef = useRef<HTMLInputElement>(null);
+  const titleRef = useRef<HTMLSpanElement>(null);
   const editButtonRef = useRef<HTMLButtonElement>(null);
   const saveButtonRef = useRef<HTMLButtonElement>(null);
   const cancelButtonRef = useRef<HTMLButtonElement>(null);
   /** Set once the editor is closing, so the blur that follows Enter/Escape doesn't save twice. */
   const closing = useRef(false);
-  /** Whether focus should go back to the Edit button when the editor closes. */
+  /** Whether focus should go back where the edit began (the title or the Edit button) when the editor closes. */
   const returnFocus = useRef(false);
+  const openedFrom = useRef<"title" | "button">("button");
 
   useEffect(() => {
     if (editing) {
@@ -39,11 +41,13 @@ export default function TaskItem({ task, busy, onToggle, onRename, onDelete }: P
       inputRef.current?.select();
     } else if (returnFocus.current) {
       returnFocus.current = false;
-      editButtonRef.current?.focus();
+      (openedFrom.current === "title" ? titleRef : editButtonRef).current?.focus();
     }
   }, [editing]);
 
-  function startEditing() {
+  function startEditing(from: "title" | "button") {
+    if (saving) return;
+    openedFrom.current = from;
     closing.current = false;
     setDraft(task.title);
     setError(null);
@@ -81,6 +85,13 @@ export default function TaskItem({ task, busy, onToggle, onRename, onDelete }: P
     }
   }
 
+  function handleTitleKeyDown(event: KeyboardEvent<HTMLSpanElement>) {
+    if ((event.key === "Enter" || event.key === "F2") && !event.altKey && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault();
+      startEditing("title");
+    }
+  }
+
   function handleBlur(event: FocusEvent<HTMLInputElement>) {
     // Moving to this row's Save or Cancel button lets that button decide.
     const next = event.relatedTarget;
@@ -94,15 +105,18 @@ export default function TaskItem({ task, busy, onToggle, onRename, onDelete }: P
 
   return (
     <li className={className} aria-busy={saving || busy || undefined} data-task-id={task.id}>
-      <input
-        id={checkboxId}
-        type="checkbox"
-        className="task-check"
-        checked={task.done}
-        disabled={saving}
-        aria-label={task.title}
-        onChange={(e) => onToggle(task, e.target.checked)}
-      />
+      {/* The checkbox is its own target: the label around it only makes the tap area 44 px wide
+          on a phone; the title beside it is not part of it. */}
+      <label className="task-check-target">
+        <input
+          type="checkbox"
+          className="task-check"
+          checked={task.done}
+          disabled={saving}
+          aria-label={task.title}
+          onChange={(e) => onToggle(task, e.target.checked)}
+        />
+      </label>
 
       {editing ? (
         <div className="task-editor">
@@ -125,10 +139,23 @@ export default function TaskItem({ task, busy, onToggle, onRename, onDelete }: P
           </TitleField>
         </div>
       ) : (
-        <label htmlFor={checkboxId} className="task-title">
-          {task.title}
-          {(saving || busy) && <span className="task-status"> Saving…</span>}
-        </label>
+        <>
+          {/* Focusable, so the keyboard can edit from here (Enter or F2) as a double-click does. */}
+          <span
+            ref={titleRef}
+            className="task-title"
+            tabIndex={saving ? undefined : 0}
+            aria-describedby={saving ? undefined : titleHintId}
+            onDoubleClick={() => startEditing("title")}
+            onKeyDown={handleTitleKeyDown}
+          >
+            {task.title}
+            {(saving || busy) && <span className="task-status"> Saving…</span>}
+          </span>
+          <span id={titleHintId} hidden>
+            Double-click, or press Enter or F2, to edit this title.
+          </span>
+        </>
       )}
 
       <div className="task-actions">
@@ -155,24 +182,27 @@ export default function TaskItem({ task, busy, onToggle, onRename, onDelete }: P
           </>
         ) : (
           <>
+            {/* Words on a wide screen, icons on a phone (globals.css); the name says which task. */}
             <button
               ref={editButtonRef}
               type="button"
-              className="button button-ghost button-small"
-              onClick={startEditing}
+              className="button button-ghost button-small task-action"
+              onClick={() => startEditing("button")}
               disabled={saving}
-              aria-label={`Edit "${task.title}"`}
+              aria-label={`Edit “${task.title}”`}
             >
-              Edit
+              <PencilIcon />
+              <span className="task-action-word">Edit</span>
             </button>
             <button
               type="button"
-              className="button button-danger button-small"
+              className="button button-danger button-small task-action"
               onClick={() => onDelete(task)}
               disabled={saving}
-              aria-label={`Delete "${task.title}"`}
+              aria-label={`Delete “${task.title}”`}
             >
-              Delete
+              <TrashIcon />
+              <span className="task-action-word">Delete</span>
             </button>
           </>
         )}
@@ -181,3 +211,19 @@ export default function TaskItem({ task, busy, onToggle, onRename, onDelete }: P
   );
 }
 
+/** A 24-unit outline icon drawn with the text colour; its button carries the accessible name. */
+function ActionIcon({ path }: { path: string }) {
+  return (
+    <svg className="task-action-icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
+      <path d={path} fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" />
+    </svg>
+  );
+}
+
+function PencilIcon() {
+  return <ActionIcon path="M4 20h4L18.5 9.5a2.12 2.12 0 0 0-3-3L5 17v3zM13.5 8.5l3 3" />;
+}
+
+function TrashIcon() {
+  return <ActionIcon path="M4 7h16M10 11v6M14 11v6M6 7l1 12a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2l1-12M9 7V4h6v3" />;
+}

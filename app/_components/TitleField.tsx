@@ -1,7 +1,10 @@
 "use client";
 
-import { useId, type FocusEvent, type KeyboardEvent, type ReactNode, type RefObject } from "react";
-import { TITLE_INPUT_MAX_LENGTH, titleError, type TitleKind } from "./title";
+import { useEffect, useId, useState, type FocusEvent, type KeyboardEvent, type ReactNode, type RefObject } from "react";
+import { TITLE_INPUT_MAX_LENGTH, titleCounter, titleError, type TitleKind } from "./title";
+
+/** How long typing must pause before a screen reader hears the count (not at every keystroke). */
+const COUNT_ANNOUNCE_DELAY_MS = 800;
 
 type Props = {
   /** Which schema checks it: a new task's title, or a rename. */
@@ -31,7 +34,9 @@ type Props = {
 
 /**
  * The one title field, for the add form and the inline editor: the same maxlength, the same
- * messages (the shared schema's), and once an error shows it follows what is typed.
+ * messages (the shared schema's), and once an error shows it follows what is typed. Near the
+ * limit a counter shows ("420 / 500"); a screen reader is told the count politely, once typing
+ * pauses, and nothing at all while the title is far from the limit.
  */
 export default function TitleField({
   kind,
@@ -52,6 +57,8 @@ export default function TitleField({
   rowClassName,
 }: Props) {
   const errorId = useId();
+  const counter = titleCounter(value);
+  const announced = useAnnouncement(counter.announcement);
   const describedByIds = [error !== null ? errorId : null, describedBy].filter(Boolean).join(" ");
 
   const input = (
@@ -90,11 +97,34 @@ export default function TitleField({
           {children}
         </>
       )}
-      {error !== null && (
-        <p id={errorId} className="field-error" role="alert">
-          {error}
-        </p>
+      {(error !== null || counter.text !== null) && (
+        <div className="field-meta">
+          {error !== null && (
+            <p id={errorId} className="field-error" role="alert">
+              {error}
+            </p>
+          )}
+          {counter.text !== null && (
+            // Seen, not read: the live region below says it in words.
+            <p className={counter.over ? "title-counter title-counter-over" : "title-counter"} aria-hidden="true">
+              {counter.text}
+            </p>
+          )}
+        </div>
       )}
+      <p className="visually-hidden" aria-live="polite" aria-atomic="true">
+        {announced}
+      </p>
     </>
   );
+}
+
+/** `text` once it has stayed the same for COUNT_ANNOUNCE_DELAY_MS; "" while it is null. */
+function useAnnouncement(text: string | null): string {
+  const [settled, setSettled] = useState("");
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(text ?? ""), text === null ? 0 : COUNT_ANNOUNCE_DELAY_MS);
+    return () => clearTimeout(timer);
+  }, [text]);
+  return text === null ? "" : settled;
 }

@@ -1,4 +1,4 @@
-import { createTaskSchema, TITLE_MAX_CHARS, updateTaskSchema } from "@/lib/tasks/schema";
+import { countChars, createTaskSchema, TITLE_MAX_CHARS, updateTaskSchema } from "@/lib/tasks/schema";
 
 export type TitleKind = "create" | "update";
 export type TitleCheck = { ok: true; title: string } | { ok: false; message: string };
@@ -26,4 +26,29 @@ export function checkTitle(value: string, kind: TitleKind): TitleCheck {
 export function titleError(value: string, kind: TitleKind): string | null {
   const check = checkTitle(value, kind);
   return check.ok ? null : check.message;
+}
+
+/** The counter under a title field shows from this many characters on (80% of the limit). */
+export const TITLE_COUNTER_FROM = Math.round(TITLE_MAX_CHARS * 0.8);
+
+export type TitleCounter = {
+  /** Characters as the schema counts them: code points of the trimmed title. */
+  count: number;
+  /** Shown under the field: "420 / 500"; null below TITLE_COUNTER_FROM. */
+  text: string | null;
+  /** What a screen reader is told once typing pauses; null below TITLE_COUNTER_FROM. */
+  announcement: string | null;
+  over: boolean;
+};
+
+/** The live counter of a title field, counted as the schema counts (so it agrees with its verdict). */
+export function titleCounter(value: string): TitleCounter {
+  const count = countChars(value.trim());
+  const over = count > TITLE_MAX_CHARS;
+  if (count < TITLE_COUNTER_FROM) return { count, text: null, announcement: null, over };
+  const left = TITLE_MAX_CHARS - count;
+  const announcement = over
+    ? `${count} of ${TITLE_MAX_CHARS} characters: ${-left} too many.`
+    : `${count} of ${TITLE_MAX_CHARS} characters, ${left} left.`;
+  return { count, text: `${count} / ${TITLE_MAX_CHARS}`, announcement, over };
 }

@@ -82,6 +82,21 @@ export function row(page: Page, title: string): Locator {
   return page.getByRole("listitem").filter({ has: page.getByRole("checkbox", { name: title, exact: true }) });
 }
 
+/** A row's Edit button: its name says which task (on a phone it shows only an icon). */
+export function editButton(page: Page, title: string): Locator {
+  return page.getByRole("button", { name: `Edit “${title}”`, exact: true });
+}
+
+/** A row's Delete button: its name says which task (on a phone it shows only an icon). */
+export function deleteButton(page: Page, title: string): Locator {
+  return page.getByRole("button", { name: `Delete “${title}”`, exact: true });
+}
+
+/** A row's title: not part of the checkbox; focusable, and double-click or Enter edits it. */
+export function taskTitle(page: Page, title: string): Locator {
+  return row(page, title).locator(".task-title");
+}
+
 /** Alerts on the page itself (Next.js adds an empty role="alert" route announcer outside main). */
 export function alerts(page: Page): Locator {
   return page.getByRole("main").getByRole("alert");

@@ -4,6 +4,8 @@ import {
   apiDelete,
   apiTask,
   type ApiTask,
+  deleteButton,
+  editButton,
   expect,
   expectAllSaved,
   newTaskInput,
@@ -11,6 +13,7 @@ import {
   openCountPattern,
   readOpenCount,
   row,
+  taskTitle,
   test,
 } from "./fixtures";
 
@@ -42,7 +45,7 @@ test("A person adds, edits, completes and deletes tasks, and they persist across
   await expectAllSaved(page);
 
   // Edit one inline; Enter saves and focus goes back to its Edit button.
-  await page.getByRole("button", { name: `Edit "${milk}"`, exact: true }).click();
+  await editButton(page, milk).click();
   const editor = page.getByRole("textbox", { name: `Edit title of "${milk}"`, exact: true });
   await expect(editor).toBeFocused();
   await expect(editor).toHaveValue(milk);
@@ -50,13 +53,13 @@ test("A person adds, edits, completes and deletes tasks, and they persist across
   await editor.press("Enter");
   await expect(page.getByRole("checkbox", { name: bread, exact: true })).toBeVisible();
   await expect(page.getByRole("checkbox", { name: milk, exact: true })).toHaveCount(0);
-  await expect(page.getByRole("button", { name: `Edit "${bread}"`, exact: true })).toBeFocused();
+  await expect(editButton(page, bread)).toBeFocused();
 
   // Complete it: checked, struck through.
   const breadBox = page.getByRole("checkbox", { name: bread, exact: true });
   await breadBox.click();
   await expect(breadBox).toBeChecked();
-  await expect(row(page, bread).locator("label")).toHaveCSS("text-decoration-line", "line-through");
+  await expect(taskTitle(page, bread)).toHaveCSS("text-decoration-line", "line-through");
   await expectAllSaved(page);
 
   // Postgres has exactly that (read back through the REST API)...
@@ -71,7 +74,7 @@ test("A person adds, edits, completes and deletes tasks, and they persist across
   await expect(page.getByText(milk, { exact: true })).toHaveCount(0);
 
   // Delete one: it leaves at once, and a toast confirms once the server has deleted it (and offers Undo).
-  await page.getByRole("button", { name: `Delete "${plumber}"`, exact: true }).click();
+  await deleteButton(page, plumber).click();
   await expect(row(page, plumber)).toHaveCount(0);
   await expect(page.getByRole("status").filter({ hasText: "Task deleted" })).toBeVisible();
   expect(await apiTask(page.request, plumber)).toBeUndefined();
@@ -109,7 +112,7 @@ test("The count of open tasks follows adding, completing, reopening and deleting
   await expectAllSaved(page);
 
   // Deleting the open one takes it off the count; the done one never counted.
-  await page.getByRole("button", { name: `Delete "${report}"`, exact: true }).click();
+  await deleteButton(page, report).click();
   await expect(openCount(page)).toHaveText(openCountPattern(before));
   await expect(page.getByRole("status").filter({ hasText: "Task deleted" })).toBeVisible();
 
@@ -159,15 +162,18 @@ test("Someone using only the keyboard adds, completes, renames and deletes tasks
   await page.keyboard.press("Space");
   await expect(invoiceBox).toBeChecked();
 
-  // Rename it: Enter on Edit opens the field with the title selected; Enter saves.
+  // Rename it: past its title (a tab stop of its own), Enter on Edit opens the field with the
+  // title selected; Enter saves.
   await page.keyboard.press("Tab");
-  await expect(page.getByRole("button", { name: `Edit "${invoice}"`, exact: true })).toBeFocused();
+  await expect(taskTitle(page, invoice)).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(editButton(page, invoice)).toBeFocused();
   await page.keyboard.press("Enter");
   const editor = page.getByRole("textbox", { name: `Edit title of "${invoice}"`, exact: true });
   await expect(editor).toBeFocused();
   await page.keyboard.type(finalInvoice);
   await page.keyboard.press("Enter");
-  const editFinal = page.getByRole("button", { name: `Edit "${finalInvoice}"`, exact: true });
+  const editFinal = editButton(page, finalInvoice);
   await expect(editFinal).toBeFocused();
 
   // Escape cancels an edit and returns focus to Edit.
@@ -182,7 +188,7 @@ test("Someone using only the keyboard adds, completes, renames and deletes tasks
 
   // Delete it; focus moves on to the next task instead of getting lost.
   await page.keyboard.press("Tab");
-  await expect(page.getByRole("button", { name: `Delete "${finalInvoice}"`, exact: true })).toBeFocused();
+  await expect(deleteButton(page, finalInvoice)).toBeFocused();
   await page.keyboard.press("Enter");
   await expect(row(page, finalInvoice)).toHaveCount(0);
   await expect(page.getByRole("checkbox", { name: sprint, exact: true })).toBeFocused();
@@ -206,7 +212,7 @@ test("A person deletes a task by mistake and undoes it", async ({ page, unique }
   await expect(box).toBeChecked();
 
   // Delete it: the row leaves, and the toast says so and offers Undo.
-  await page.getByRole("button", { name: `Delete "${title}"`, exact: true }).click();
+  await deleteButton(page, title).click();
   await expect(row(page, title)).toHaveCount(0);
   const toast = page.getByRole("status").filter({ hasText: "Task deleted" });
   await expect(toast).toBeVisible();

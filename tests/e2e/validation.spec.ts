@@ -3,6 +3,7 @@ import {
   alerts,
   apiCreate,
   apiTask,
+  editButton,
   expect,
   expectAllSaved,
   newTaskInput,
@@ -64,7 +65,7 @@ test("Clearing a title while editing shows an error beside it and keeps the save
   const created = await apiCreate(page.request, title);
 
   await page.goto("/");
-  await page.getByRole("button", { name: `Edit "${title}"`, exact: true }).click();
+  await editButton(page, title).click();
   const editor = page.getByRole("textbox", { name: `Edit title of "${title}"`, exact: true });
   await editor.fill("   ");
   await editor.press("Enter");
@@ -79,7 +80,7 @@ test("Clearing a title while editing shows an error beside it and keeps the save
   await editor.press("Escape");
   await expect(editor).toHaveCount(0);
   await expect(row(page, title).getByRole("alert")).toHaveCount(0);
-  await expect(page.getByRole("button", { name: `Edit "${title}"`, exact: true })).toBeFocused();
+  await expect(editButton(page, title)).toBeFocused();
 
   await page.reload();
   await expect(row(page, title)).toBeVisible();

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { checkTitle, TITLE_INPUT_MAX_LENGTH, titleError } from "@/app/_components/title";
+import { checkTitle, TITLE_COUNTER_FROM, TITLE_INPUT_MAX_LENGTH, titleCounter, titleError } from "@/app/_components/title";
 import { TITLE_MAX_CHARS } from "@/lib/tasks/schema";
 
 describe("the title field's checks (the add form and the inline editor share them)", () => {
@@ -15,5 +15,39 @@ describe("the title field's checks (the add form and the inline editor share the
     expect(TITLE_INPUT_MAX_LENGTH).toBeGreaterThanOrEqual("😀".repeat(TITLE_MAX_CHARS).length);
     expect(TITLE_INPUT_MAX_LENGTH).toBeGreaterThan(TITLE_MAX_CHARS);
     expect(checkTitle("😀".repeat(TITLE_MAX_CHARS), "create").ok).toBe(true);
+  });
+});
+
+describe("the title field's counter near the limit", () => {
+  test("stays hidden and silent far from the limit", () => {
+    expect(TITLE_COUNTER_FROM).toBe(400);
+    expect(titleCounter("")).toEqual({ count: 0, text: null, announcement: null, over: false });
+    expect(titleCounter("x".repeat(399))).toMatchObject({ count: 399, text: null, announcement: null });
+  });
+
+  test("from 400 of 500 characters on shows the count and words for a screen reader", () => {
+    expect(titleCounter("x".repeat(420))).toEqual({
+      count: 420,
+      text: "420 / 500",
+      announcement: "420 of 500 characters, 80 left.",
+      over: false,
+    });
+    expect(titleCounter("x".repeat(500))).toMatchObject({ text: "500 / 500", over: false });
+    expect(titleCounter("x".repeat(512))).toEqual({
+      count: 512,
+      text: "512 / 500",
+      announcement: "512 of 500 characters: 12 too many.",
+      over: true,
+    });
+  });
+
+  test("counts as the schema does: the trimmed title, an emoji as one character", () => {
+    expect(titleCounter(`  ${"x".repeat(420)}   `).count).toBe(420);
+    expect(titleCounter("😀".repeat(450))).toMatchObject({ count: 450, text: "450 / 500" });
+    // The counter and the schema agree on where the limit is.
+    expect(titleCounter("😀".repeat(500)).over).toBe(false);
+    expect(checkTitle("😀".repeat(500), "create").ok).toBe(true);
+    expect(titleCounter("😀".repeat(501)).over).toBe(true);
+    expect(checkTitle("😀".repeat(501), "create").ok).toBe(false);
   });
 });
