@@ -128,6 +128,22 @@ export async function createTaskAction(input: unknown, idempotencyKey?: unknown)
   }
 }
 
+const restoreInputSchema = z.strictObject({ id: idSchema });
+
+/** Undo of a delete: the same task back (same id, next version); `idempotencyKey` as for a create. */
+export async function restoreTaskAction(input: unknown, idempotencyKey?: unknown): Promise<TaskResult> {
+  const parsed = restoreInputSchema.safeParse(input);
+  if (!parsed.success) return validationFailure(parsed.error);
+  const key = idempotencyKeyInputSchema.safeParse({ idempotencyKey });
+  if (!key.success) return validationFailure(key.error);
+  try {
+    const tasks = await myTasks("write");
+    return { ok: true, task: plainTask(await tasks.restore(parsed.data.id, { idempotencyKey: key.data.idempotencyKey })) };
+  } catch (err) {
+    return failure(err, "restoreTask");
+  }
+}
+
 export async function updateTaskAction(input: unknown): Promise<TaskResult> {
   const parsed = updateInputSchema.safeParse(input);
   if (!parsed.success) return validationFailure(parsed.error);

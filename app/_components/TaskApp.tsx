@@ -30,7 +30,7 @@ export default function TaskApp({
     onAlert: showAlert,
     onDeleted: (last) =>
       last
-        ? showToast("Task deleted", { title: last.title, done: last.done, idempotencyKey: newIdempotencyKey() })
+        ? showToast(`Deleted ${quote(last.title)}`, { id: last.id, title: last.title, done: last.done, idempotencyKey: newIdempotencyKey() })
         : showToast("Task deleted (it was already gone)"),
   });
   const list = useTaskList({ initialTasks, initialNextCursor, onPageLoaded: writes.noteVersions });
@@ -51,18 +51,18 @@ export default function TaskApp({
     writes.remove(task);
   };
 
-  /* ----- undo a delete: create the task again (a new task, so it comes back at the top) ----- */
+  /* ----- undo a delete: the same task back, in its own place (POST .../restore) ----- */
   const restoring = useRef(new Set<number>());
   const onUndoDelete = (key: number) => {
     const offer = toast?.key === key ? toast.undo : undefined;
     if (!offer || offer.restoring || restoring.current.has(key)) return;
     restoring.current.add(key);
-    const { title, done, idempotencyKey } = offer;
+    const { id, title, idempotencyKey } = offer;
     const withOffer = (restoringNow: boolean, text: string) => (t: Toast) =>
       t.undo ? { ...t, text, undo: { ...t.undo, restoring: restoringNow } } : t;
     updateToast(key, withOffer(true, `Restoring ${quote(title)}…`));
     // Every try of one offer sends its key: a restore that did reach the server is not made twice.
-    writes.create({ title, done, idempotencyKey }).then(
+    writes.restore(id, idempotencyKey).then(
       (task) => {
         restoring.current.delete(key);
         const next = nextKey();
@@ -72,7 +72,7 @@ export default function TaskApp({
       (err: unknown) => {
         // The offer stays (and keeps focus on its button), so the person can try again.
         restoring.current.delete(key);
-        updateToast(key, withOffer(false, "Task deleted"));
+        updateToast(key, withOffer(false, `Deleted ${quote(title)}`));
         showAlert(`Couldn't restore ${quote(title)}: ${toActionError(err).message}`);
       },
     );

@@ -3,11 +3,10 @@
 import { useEffect, useState, type RefObject } from "react";
 
 /**
- * A delete the person can take back. The server has already deleted the task, so Undo creates it
- * again with the same title and done state (a new task: ids and creation order are the server's),
- * under one idempotency key for every try, so retrying a restore never makes two.
+ * A delete the person can take back. The server keeps a deleted task 30 days, so Undo restores it:
+ * the same id, in its own place, under one idempotency key for every try.
  */
-export type UndoOffer = { title: string; done: boolean; idempotencyKey: string; restoring: boolean };
+export type UndoOffer = { id: number; title: string; done: boolean; idempotencyKey: string; restoring: boolean };
 export type Toast = { key: number; text: string; undo?: UndoOffer };
 
 /** How long a toast stays up, and how long one offering Undo stays up. */

@@ -2,7 +2,7 @@
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useRef, useState } from "react";
-import { createTaskAction, deleteTaskAction, updateTaskAction } from "@/app/actions";
+import { createTaskAction, deleteTaskAction, restoreTaskAction, updateTaskAction } from "@/app/actions";
 import type { Task, TaskPatch } from "@/lib/tasks/schema";
 import { failed, isUnanswered, toActionError } from "./actionErrors";
 import {
@@ -229,6 +229,17 @@ export function useWriteQueue({ onAlert, onDeleted }: Reports) {
     remove: (task: Task) => {
       begin(task.id);
       deleteMutation.mutate({ task });
+    },
+    /**
+     * Undo of a delete: the same task back from the server (same id, next version), then the list
+     * reread so it reappears in its own place. Every try of one undo sends the same key.
+     */
+    restore: async (id: number, idempotencyKey: string): Promise<Task> => {
+      const result = await restoreTaskAction({ id }, idempotencyKey);
+      if (!result.ok) throw failed(result.error);
+      noteVersion(result.task);
+      await queryClient.invalidateQueries({ queryKey: TASKS_KEY });
+      return result.task;
     },
     /** Versions seen in a page read outside react-query's own refetch (Load more). */
     noteVersions: (tasks: Task[]) => tasks.forEach(noteVersion),

@@ -221,7 +221,7 @@ base.describe("on a desktop (1280 × 800), signed out", () => {
     await expectAllSaved(page);
 
     await deleteButton(page, third).click();
-    const toast = page.getByRole("status").filter({ hasText: "Task deleted" });
+    const toast = page.getByRole("status").filter({ hasText: "Deleted “" });
     await toast.getByRole("button", { name: `Undo delete of “${third}”` }).click();
     await expect(page.getByRole("status").filter({ hasText: "Task restored" })).toBeVisible();
     await expect(row(page, third)).toBeVisible();
@@ -376,7 +376,7 @@ test.describe("on a phone (390 × 844)", () => {
 
     // The toast's buttons are 44 px targets too.
     await deleteButton(page, short).click();
-    const toast = page.getByRole("status").filter({ hasText: "Task deleted" });
+    const toast = page.getByRole("status").filter({ hasText: "Deleted “" });
     await expectTarget(toast.getByRole("button", { name: `Undo delete of “${short}”` }), "Undo");
     await expectTarget(toast.getByRole("button", { name: "Dismiss notification" }), "Dismiss notification");
 
