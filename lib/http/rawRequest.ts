@@ -6,7 +6,7 @@ import { env } from "../env";
 import { TaskError, type TaskErrorCode } from "../tasks/errors";
 import { publicErrorBody } from "./publicError";
 import { recordRequest, requestIdFrom, type RequestLine } from "./route";
-import { baseSecurityHeaders, HSTS_VALUE, NON_DOCUMENT_CSP } from "./securityHeaders";
+import { baseSecurityHeaders, HSTS_VALUE, httpsBy, NON_DOCUMENT_CSP } from "./securityHeaders";
 
 // Checks on the raw request, before Next.js parses it, for the requests Next.js itself gets wrong:
 //  - a malformed percent-encoding in an API path: its router decodes dynamic segments while
@@ -136,7 +136,7 @@ function responseHeaders(refusal: Refusal, requestId: string, https: boolean, bo
 }
 
 function servedOverHttps(req: IncomingMessage): boolean {
-  return (env.BETTER_AUTH_URL ?? "").startsWith("https:") || req.headers["x-forwarded-proto"] === "https" || (req.socket as Socket & { encrypted?: boolean }).encrypted === true;
+  return httpsBy(env.BETTER_AUTH_URL, headerValue(req.headers["x-forwarded-proto"]), (req.socket as Socket & { encrypted?: boolean }).encrypted === true);
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

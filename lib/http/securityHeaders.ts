@@ -35,7 +35,12 @@ export const HSTS_VALUE = "max-age=63072000; includeSubDomains";
  * configured URL is https, or the proxy in front says the request came over https.
  */
 export function servedOverHttps(req: Request, configuredUrl: string | undefined): boolean {
-  return (configuredUrl ?? "").startsWith("https:") || req.headers.get("x-forwarded-proto") === "https" || req.url.startsWith("https:");
+  return httpsBy(configuredUrl, req.headers.get("x-forwarded-proto"), req.url.startsWith("https:"));
+}
+
+/** The same rule from its parts (the raw-request layer has a Node request, not a web Request). */
+export function httpsBy(configuredUrl: string | undefined, forwardedProto: string | null | undefined, direct: boolean): boolean {
+  return (configuredUrl ?? "").startsWith("https:") || forwardedProto === "https" || direct;
 }
 
 /** Headers for every response, fixed at build time; HSTS only when the build knows the app is https. */

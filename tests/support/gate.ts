@@ -20,3 +20,14 @@ export function gate() {
     open: () => open(),
   };
 }
+
+/** A promise settled later, by hand: a call in flight whose answer the test decides. */
+export function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { CircuitBreaker, type BreakerOptions, type BreakerRejection } from "@/lib/breaker";
 import type { BreakerState } from "@/lib/names";
+import { deferred } from "../support/gate";
 
 // Fake timers drive both the breaker's clock (`now`, reading the faked Date) and its timeouts
 // (setTimeout): every step below happens at an exact instant, and nothing really sleeps.
@@ -42,16 +43,6 @@ const up = () => Promise.resolve("ok");
 /** A call the dependency never answers. */
 const hangs = () => new Promise<never>(() => {});
 
-/** Resolve later, by hand: a call in flight. */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 async function failTimes(b: CircuitBreaker, n: number) {
   for (let i = 0; i < n; i++) await expect(b.run("op", down)).rejects.toThrow("connection refused");

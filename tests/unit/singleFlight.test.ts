@@ -1,19 +1,11 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { SingleFlight } from "@/lib/singleFlight";
+import { deferred } from "../support/gate";
 
 // The store-level guarantee (200 concurrent misses cost one Postgres query per instance) is tested
 // on real backends in tests/consistency/singleFlight.test.ts; this is the primitive alone, with
 // calls settled by hand or by fake timers, so nothing depends on real time.
 
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 beforeEach(() => {
   vi.useFakeTimers();
