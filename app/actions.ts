@@ -8,10 +8,14 @@ import { issuesOf } from "@/lib/http/responses";
 import {
   LIST_LIMIT_DEFAULT,
   PG_INT_MAX,
+  TASK_SORTS,
+  TASK_STATUSES,
+  batchSchema,
   createTaskSchema,
   listQuerySchema,
   updateTaskSchema,
   type Task,
+  type TaskCounts,
 } from "@/lib/tasks/schema";
 
 /*
@@ -25,7 +29,9 @@ export type ActionError = PublicError;
 export type ActionFailure = { ok: false; error: ActionError };
 export type TaskResult = { ok: true; task: Task } | ActionFailure;
 export type DeleteResult = { ok: true } | ActionFailure;
-export type ListResult = { ok: true; tasks: Task[]; nextCursor: string | null } | ActionFailure;
+export type ListResult = { ok: true; tasks: Task[]; nextCursor: string | null; counts: TaskCounts } | ActionFailure;
+/** complete, reopen and restore answer with the tasks as they now are; delete with the ids deleted. */
+export type BatchResult = { ok: true; tasks: Task[] } | { ok: true; ids: number[] } | ActionFailure;
 
 const idSchema = z
   .number({ error: "Task id must be a positive integer." })
@@ -63,6 +69,8 @@ const idempotencyKeyInputSchema = z.strictObject({
 
 const listInputSchema = z.strictObject({
   cursor: z.string({ error: "cursor must be a value returned as nextCursor." }).nullable().optional(),
+  status: z.enum(TASK_STATUSES, { error: "status must be all, open or done." }).optional(),
+  sort: z.enum(TASK_SORTS, { error: "sort must be new or due." }).optional(),
 });
 
 function validationFailure(error: z.ZodError): ActionFailure {
@@ -95,22 +103,56 @@ function plainTask(task: Task): Task {
     title: task.title,
     done: task.done,
     version: task.version,
+    dueOn: task.dueOn ?? null,
     createdAt: task.createdAt,
     updatedAt: task.updatedAt,
   };
 }
 
+/**
+ * One page of a view: `status` all | open | done, `sort` new (newest first) | due (by due date,
+ * undated last); `cursor` the nextCursor of the page before. `counts` are the user's whole live
+ * counts, whatever the view.
+ */
 export async function listTasksAction(input: unknown): Promise<ListResult> {
   const parsed = listInputSchema.safeParse(input ?? {});
   if (!parsed.success) return validationFailure(parsed.error);
-  const query = listQuerySchema.safeParse(parsed.data.cursor == null ? {} : { cursor: parsed.data.cursor });
+  const { cursor, status, sort } = parsed.data;
+  const query = listQuerySchema.safeParse({
+    ...(cursor == null ? {} : { cursor }),
+    ...(status === undefined ? {} : { status }),
+    ...(sort === undefined ? {} : { sort }),
+  });
   if (!query.success) return validationFailure(query.error);
   try {
     const tasks = await myTasks("read");
-    const page = await tasks.list({ limit: LIST_LIMIT_DEFAULT, cursor: query.data.cursor });
-    return { ok: true, tasks: page.tasks.map(plainTask), nextCursor: page.nextCursor };
+    const page = await tasks.list({ limit: LIST_LIMIT_DEFAULT, cursor: query.data.cursor, status: query.data.status, sort: query.data.sort });
+    return { ok: true, tasks: page.tasks.map(plainTask), nextCursor: page.nextCursor, counts: plainCounts(page.counts) };
   } catch (err) {
     return failure(err, "listTasks");
+  }
+}
+
+function plainCounts(counts: TaskCounts): TaskCounts {
+  return { all: counts.all, open: counts.open, done: counts.done };
+}
+
+/**
+ * One operation on several of the caller's own tasks, all or nothing: complete, reopen, delete or
+ * restore (Mark all complete, Clear completed, and their Undo). `idempotencyKey`: the same for every
+ * retry of one batch, so a retry never applies it twice.
+ */
+export async function batchTasksAction(input: unknown, idempotencyKey?: unknown): Promise<BatchResult> {
+  const parsed = batchSchema.safeParse(input);
+  if (!parsed.success) return validationFailure(parsed.error);
+  const key = idempotencyKeyInputSchema.safeParse({ idempotencyKey });
+  if (!key.success) return validationFailure(key.error);
+  try {
+    const tasks = await myTasks("write");
+    const result = await tasks.batch(parsed.data, { idempotencyKey: key.data.idempotencyKey });
+    return "tasks" in result ? { ok: true, tasks: result.tasks.map(plainTask) } : { ok: true, ids: [...result.ids] };
+  } catch (err) {
+    return failure(err, "batchTasks");
   }
 }
 

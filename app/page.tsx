@@ -4,7 +4,7 @@ import { getCurrentUser, type CurrentUser } from "@/lib/auth/session";
 import { publicError } from "@/lib/http/publicError";
 import type { CacheDriverChoice } from "@/lib/names";
 import { getTaskStore } from "@/lib/taskStore";
-import { LIST_LIMIT_DEFAULT, type Task } from "@/lib/tasks/schema";
+import { LIST_LIMIT_DEFAULT, type Task, type TaskCounts } from "@/lib/tasks/schema";
 import AccountBar from "./_components/AccountBar";
 import ApiKeysPanel from "./_components/ApiKeysPanel";
 import TaskApp from "./_components/TaskApp";
@@ -12,7 +12,7 @@ import LoadErrorPanel from "./_components/LoadErrorPanel";
 import { cacheSentence } from "./_components/cacheInUse";
 
 type FirstPage = (
-  | { ok: true; user: CurrentUser; tasks: Task[]; nextCursor: string | null }
+  | { ok: true; user: CurrentUser; tasks: Task[]; nextCursor: string | null; counts: TaskCounts }
   | { ok: true; user: null }
   | { ok: false; message: string }
 ) & {
@@ -29,7 +29,7 @@ async function loadFirstPage(): Promise<FirstPage> {
     const store = await getTaskStore();
     cacheDriver = store.cacheDriverName;
     const page = await store.forUser(user.id).list({ limit: LIST_LIMIT_DEFAULT });
-    return { ok: true, user, tasks: page.tasks, nextCursor: page.nextCursor, cacheDriver };
+    return { ok: true, user, tasks: page.tasks, nextCursor: page.nextCursor, counts: page.counts, cacheDriver };
   } catch (err) {
     unstable_rethrow(err);
     // The same boundary as the API's and the actions': logged once, and only a public message shown.
@@ -52,7 +52,11 @@ export default async function Home() {
           {first.ok && first.user ? <AccountBar name={first.user.name} email={first.user.email} /> : null}
         </header>
         {first.ok && first.user ? (
-          <TaskApp initialTasks={first.tasks.map((t) => ({ ...t }))} initialNextCursor={first.nextCursor} />
+          <TaskApp
+            initialTasks={first.tasks.map((t) => ({ ...t }))}
+            initialNextCursor={first.nextCursor}
+            initialCounts={{ all: first.counts.all, open: first.counts.open, done: first.counts.done }}
+          />
         ) : (
           <LoadErrorPanel message={first.ok ? "" : first.message} />
         )}

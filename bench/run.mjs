@@ -170,7 +170,7 @@ async function main() {
   });
   if (dryRun) {
     await redis.ping();
-    console.log(`dry run: database ${database.name}, key prefix ${prefix}; a re-seed drops ${userCacheKeys(prefix, "someUser").index}; clean-up removes ${everythingPattern(prefix)}`);
+    console.log(`dry run: database ${database.name}, key prefix ${prefix}; a re-seed drops ${userCacheKeys(prefix, "someUser").views} and its views; clean-up removes ${everythingPattern(prefix)}`);
     return;
   }
   const deadRedisPort = await freePort();
@@ -198,11 +198,14 @@ async function main() {
   const byKey = { authorization: `Bearer ${key}` };
   const byCookie = { cookie };
 
+  // A third of the tasks done, a quarter with a due date: every view has something to page.
   const seed = async (n, owner = userId) => {
     await sql`delete from tasks where user_id = ${owner}`;
-    await sql`insert into tasks (user_id, title) select ${owner}, 'benchmark task ' || g from generate_series(1, ${n}) g`;
+    await sql`insert into tasks (user_id, title, done, due_on)
+      select ${owner}, 'benchmark task ' || g, g % 3 = 0, case when g % 4 = 0 then date '2030-01-01' + (g % 365) end from generate_series(1, ${n}) g`;
     const [{ min, max }] = await sql`select min(id)::int as min, max(id)::int as max from tasks where user_id = ${owner}`;
-    await redis.del(userCacheKeys(prefix, owner).index); // rows were written around the cache
+    const keys = userCacheKeys(prefix, owner);
+    await redis.del(keys.views, ...keys.viewSets); // rows were written around the cache
     return { min, max };
   };
   const warm = async (server, ids) => {
@@ -251,15 +254,60 @@ async function main() {
   row("GET one task, Redis unreachable (breaker open)", `p99 ${results.readsDead.latency.p99} ms, ${results.readsDead.requestsPerSecond.toFixed(0)} req/s`, `p99 ${ratio(results.readsDead.latency.p99, results.readsNone.latency.p99)} × none's ${results.readsNone.latency.p99} ms (target ≤ 1.5)`);
 
   results.lists = {};
+  results.views = {};
+  // Each view's first page (and the counts every page carries), from its own written-through index.
+  const VIEWS = { open: "status=open", done: "status=done", due: "sort=due", "counts only": "limit=1" };
   for (const n of LIST_SIZES) {
     console.log(`list of ${n}…`);
     await seed(n);
-    await fetchRetrying(`${cached.url}/api/tasks?limit=50`, { headers: byKey }); // cold build of the index
+    await fetchRetrying(`${cached.url}/api/tasks?limit=50`, { headers: byKey }); // cold build of the views
     results.lists[n] = load(cached, { path: "/api/tasks?limit=50", headers: byKey });
     row(`first list page (50) of ${n.toLocaleString("en")} tasks`, `${results.lists[n].requestsPerSecond.toFixed(0)} req/s`, `${(100 * results.lists[n].cache.HIT / Math.max(1, results.lists[n].total)).toFixed(1)} % HIT`);
+    if (n === LIST_SIZES[1]) continue; // the views' scaling is shown at the two ends
+    results.views[n] = {};
+    for (const [name, query] of Object.entries(VIEWS)) {
+      results.views[n][name] = load(cached, { path: `/api/tasks?${query.startsWith("limit") ? query : `${query}&limit=50`}`, headers: byKey });
+    }
   }
   const last = LIST_SIZES[LIST_SIZES.length - 1];
   row("list page at 100,000 vs at 100", `${ratio(results.lists[last].requestsPerSecond, results.lists[100].requestsPerSecond)} ×`, "target ≥ 0.8");
+  for (const name of Object.keys(VIEWS)) {
+    const [small, big] = [results.views[100][name], results.views[last][name]];
+    row(
+      `${name === "counts only" ? "counts (a page of 1)" : `${name} view, first page (50)`} at 100,000 vs at 100`,
+      `${ratio(big.requestsPerSecond, small.requestsPerSecond)} ×`,
+      `${big.requestsPerSecond.toFixed(0)} vs ${small.requestsPerSecond.toFixed(0)} req/s, ${(100 * big.cache.HIT / Math.max(1, big.total)).toFixed(1)} % HIT (target ≥ 0.8)`,
+    );
+  }
+
+  // A batch of 500: one Postgres transaction and one cache script call, read off the server's own counters.
+  console.log("batch of 500…");
+  const counters = async () => {
+    const text = await (await fetchRetrying(`${cached.url}/api/metrics`)).text();
+    const count = (re) => Number(re.exec(text)?.[1] ?? 0);
+    return {
+      transactions: count(/^wt_db_transactions_total (\d+)/m),
+      scripts: count(/^wt_cache_calls_total\{operation="writeTasks",outcome="ok"\} (\d+)/m),
+      statements: count(/^wt_db_statements_total\{origin="request"\} (\d+)/m),
+    };
+  };
+  const batchIds = (await sql`select id from tasks where user_id = ${userId} and not done order by id limit 500`).map((r) => r.id);
+  const before = await counters();
+  const batchStarted = performance.now();
+  const batchRes = await fetchRetrying(`${cached.url}/api/tasks/batch`, {
+    method: "POST",
+    headers: { ...byKey, "content-type": "application/json" },
+    body: JSON.stringify({ op: "complete", ids: batchIds }),
+  });
+  const batchMs = performance.now() - batchStarted;
+  if (batchRes.status !== 200) throw new Error(`batch failed: ${batchRes.status} ${await batchRes.text()}`);
+  const after = await counters();
+  results.batch = { ids: batchIds.length, ms: Math.round(batchMs), transactions: after.transactions - before.transactions, scripts: after.scripts - before.scripts, statements: after.statements - before.statements };
+  row(
+    `batch complete of ${batchIds.length} tasks`,
+    `${results.batch.ms} ms`,
+    `${results.batch.transactions} Postgres transaction(s) (${results.batch.statements} statements, API-key check included), ${results.batch.scripts} cache script call(s) (target 1 and 1)`,
+  );
 
   console.log("caching all 100,000 tasks…");
   const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);

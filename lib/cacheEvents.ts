@@ -43,8 +43,8 @@ export type UserCacheEvents = {
 
 /** Users whose events and counters are kept; past this many, the least recently active are forgotten. */
 const USERS_MAX = 1_000;
-/** Events kept per user (the lab shows 100 at most and polls every second). */
-const EVENTS_PER_USER = 50;
+/** Events kept per user (the lab shows 100 at most and polls every second); reads are events too. */
+const EVENTS_PER_USER = 100;
 
 type UserLog = { seq: number; counts: Record<CacheEventKind, number>; events: CacheEvent[] };
 
@@ -71,8 +71,7 @@ export class CacheEventLog {
     if (fields.userId === undefined) return;
     const log = this.userLog(fields.userId);
     log.counts[kind]++;
-    // Reads are counted, not listed: a busy page would push every write out of the buffer.
-    if (kind === "hit" || kind === "miss" || kind === "bypass") return;
+    // Reads are listed beside writes, so the lab can show miss → fill → hit as it happens.
     log.events.push({ seq: ++log.seq, at: new Date().toISOString(), kind, ...fields });
     if (log.events.length > EVENTS_PER_USER) log.events.shift();
   }

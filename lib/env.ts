@@ -77,6 +77,19 @@ export const envSchema = z.object({
   PGLITE_DIR: z.string().default(".data/pglite"),
   CACHE_DRIVER: z.enum(CACHE_DRIVER_CHOICES, { error: `CACHE_DRIVER must be ${oneOf(CACHE_DRIVER_CHOICES)}.` }).optional(),
   REDIS_URL: url("REDIS_URL", ["redis:", "rediss:"]).optional(),
+  /** Seed nodes of a Redis Cluster, `host:port,host:port,...`: the redis driver then runs on the cluster. */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((value, ctx) => {
+      const nodes = value.split(",").map((part) => part.trim());
+      const parsed = nodes.map((n) => /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):([1-9][0-9]{0,4})$/.exec(n));
+      if (nodes.length === 0 || parsed.some((m) => !m || Number(m[2]) > 65535)) {
+        ctx.addIssue({ code: "custom", message: "REDIS_CLUSTER_NODES must be host:port pairs separated by commas, like 10.0.0.1:7000,10.0.0.2:7000." });
+        return z.NEVER;
+      }
+      return parsed.map((m) => ({ host: (m as RegExpExecArray)[1]!.replace(/^\[|\]$/g, ""), port: Number((m as RegExpExecArray)[2]) }));
+    })
+    .optional(),
   UPSTASH_REDIS_REST_URL: url("UPSTASH_REDIS_REST_URL", ["https:", "http:"]).optional(),
   UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
   /** Vercel KV / Vercel Marketplace names for the same two values. */
@@ -151,8 +164,11 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     throw new Error(`Invalid environment configuration:\n${lines.join("\n")}`);
   }
   const env = result.data;
-  if (env.CACHE_DRIVER === "redis" && !env.REDIS_URL) {
-    throw new Error("Invalid environment configuration:\n  CACHE_DRIVER: is redis, but REDIS_URL is not set.");
+  if (env.CACHE_DRIVER === "redis" && !env.REDIS_URL && !env.REDIS_CLUSTER_NODES) {
+    throw new Error("Invalid environment configuration:\n  CACHE_DRIVER: is redis, but neither REDIS_URL nor REDIS_CLUSTER_NODES is set.");
+  }
+  if (env.REDIS_URL && env.REDIS_CLUSTER_NODES) {
+    throw new Error("Invalid environment configuration:\n  REDIS_CLUSTER_NODES: set together with REDIS_URL; set one (a single Redis, or a cluster).");
   }
   if (env.CACHE_DRIVER === "upstash" && !upstashCredentials(env)) {
     throw new Error(
@@ -164,7 +180,7 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
 
 export const env: Env = parseEnv(process.env);
 
-type CacheEnv = Pick<Env, "CACHE_DRIVER" | "REDIS_URL" | "UPSTASH_REDIS_REST_URL" | "UPSTASH_REDIS_REST_TOKEN" | "KV_REST_API_URL" | "KV_REST_API_TOKEN">;
+type CacheEnv = Pick<Env, "CACHE_DRIVER" | "REDIS_URL" | "REDIS_CLUSTER_NODES" | "UPSTASH_REDIS_REST_URL" | "UPSTASH_REDIS_REST_TOKEN" | "KV_REST_API_URL" | "KV_REST_API_TOKEN">;
 
 /** Upstash REST credentials from either naming (Upstash's own, or Vercel's KV_*), when both parts are set. */
 export function upstashCredentials(e: Partial<CacheEnv>): { url: string; token: string } | undefined {
@@ -175,8 +191,8 @@ export function upstashCredentials(e: Partial<CacheEnv>): { url: string; token: 
 
 /**
  * The cache driver in effect: explicit CACHE_DRIVER; else upstash when its REST URL and token are
- * set; else redis when REDIS_URL is set; else memory.
+ * set; else redis when REDIS_URL (or REDIS_CLUSTER_NODES) is set; else memory.
  */
 export function resolveCacheDriver(e: Partial<CacheEnv>): CacheDriverChoice {
-  return e.CACHE_DRIVER ?? (upstashCredentials(e) ? "upstash" : e.REDIS_URL ? "redis" : "memory");
+  return e.CACHE_DRIVER ?? (upstashCredentials(e) ? "upstash" : e.REDIS_URL || e.REDIS_CLUSTER_NODES ? "redis" : "memory");
 }

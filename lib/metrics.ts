@@ -95,6 +95,15 @@ function create(): Metrics {
       this.inc({ origin: "request" }, Math.max(0, store.database.statements.count - background));
     },
   });
+  new Counter({
+    name: "wt_db_transactions_total",
+    help: "Postgres transactions this process began (a batch is one).",
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (store) this.inc(store.database.statements.transactions);
+    },
+  });
   const httpDuration = new Histogram({
     name: "wt_http_request_duration_seconds",
     help: "HTTP request duration by method, route and status.",

@@ -51,6 +51,7 @@ export async function createTaskStoreFromEnv(): Promise<TaskStore> {
       : {
           driver,
           redisUrl: env.REDIS_URL,
+          redisClusterNodes: env.REDIS_CLUSTER_NODES,
           upstash: upstashCredentials(env),
           prefix: env.CACHE_PREFIX,
           ttlSeconds: env.CACHE_TTL_SECONDS,

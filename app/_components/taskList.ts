@@ -1,10 +1,11 @@
 import type { InfiniteData } from "@tanstack/react-query";
 import type { ActionError } from "@/app/actions";
-import type { Task } from "@/lib/tasks/schema";
+import { dueDay, PG_INT_MAX, type Task, type TaskCounts, type TaskPatch, type TaskSort, type TaskStatus } from "@/lib/tasks/schema";
 
 /*
- * Pure helpers over the page's task list as react-query holds it: pages of tasks, newest first,
- * each with the cursor of the next. Nothing here touches React, the network or the clock.
+ * Pure helpers over the page's task list as react-query holds it: for one view, pages of tasks in
+ * the view's order, each with the cursor of the next. Nothing here touches React, the network or
+ * the clock.
  */
 
 export type Page = { tasks: Task[]; nextCursor: string | null };
@@ -12,7 +13,174 @@ export type TasksData = InfiniteData<Page, string | null>;
 /** Where a task sat: which loaded page, and where in it. */
 export type Position = { page: number; index: number };
 
+/* ---------- views ---------- */
+
+/** The page's views: every live task, the open ones, the completed ones, every live one by due date. */
+export type View = "all" | "active" | "completed" | "due";
+export const VIEW_ORDER: readonly View[] = ["all", "active", "completed", "due"];
+export const VIEWS: Record<View, { label: string; status: TaskStatus; sort: TaskSort }> = {
+  all: { label: "All", status: "all", sort: "new" },
+  active: { label: "Active", status: "open", sort: "new" },
+  completed: { label: "Completed", status: "done", sort: "new" },
+  due: { label: "Due", status: "all", sort: "due" },
+};
+
+/** Every view's list lives under this prefix; one view's under tasksKey(view). */
 export const TASKS_KEY = ["tasks"] as const;
+export const tasksKey = (view: View) => ["tasks", view] as const;
+export const COUNTS_KEY = ["taskCounts"] as const;
+
+export function isView(value: unknown): value is View {
+  return typeof value === "string" && (VIEW_ORDER as readonly string[]).includes(value);
+}
+
+/** Whether a task is one the view lists (by its status; every view lists only live tasks). */
+export function inView(view: View, task: Pick<Task, "done">): boolean {
+  const { status } = VIEWS[view];
+  return status === "all" || (status === "open" ? !task.done : task.done);
+}
+
+/** An optimistic task (negative id) counts as newer than every saved one, the later the newer. */
+function idRank(id: number): number {
+  return id < 0 ? PG_INT_MAX - id : id;
+}
+
+/**
+ * The view's order, as the server lists it: newest first (id descending), or by due date (then id),
+ * undated last. Negative: `a` comes first.
+ */
+export function compareInView(view: View, a: Task, b: Task): number {
+  if (VIEWS[view].sort === "due") {
+    const byDay = dueDay(a.dueOn) - dueDay(b.dueOn);
+    return byDay !== 0 ? byDay : idRank(a.id) - idRank(b.id);
+  }
+  return idRank(b.id) - idRank(a.id);
+}
+
+/**
+ * `task` where the view's loaded pages would have it: replaced in place, moved when its due date
+ * moved it, put where it sorts when it is new to the view (only inside the loaded range: past the
+ * last loaded task, with more to load, it arrives with Load more), or taken out when it no longer
+ * belongs to the view (a task completed in Active).
+ */
+export function placeTask(data: TasksData, view: View, task: Task): TasksData {
+  const current = findTask(data, task.id);
+  if (!inView(view, task)) return current ? removeTask(data, task.id).data : data;
+  if (current && (VIEWS[view].sort === "new" || current.dueOn === task.dueOn)) return mapTask(data, task.id, () => task);
+  const without = current ? removeTask(data, task.id).data : data;
+  return insertSorted(without, view, task);
+}
+
+/** Inserts a task (not already loaded) before the first loaded task it sorts before. */
+export function insertSorted(data: TasksData, view: View, task: Task): TasksData {
+  if (data.pages.length === 0) return firstPageData([task], null);
+  for (let p = 0; p < data.pages.length; p++) {
+    const page = data.pages[p]!;
+    const index = page.tasks.findIndex((t) => compareInView(view, task, t) < 0);
+    if (index === -1) continue;
+    const pages = data.pages.slice();
+    const tasks = page.tasks.slice();
+    tasks.splice(index, 0, task);
+    pages[p] = { ...page, tasks };
+    return { ...data, pages };
+  }
+  if (nextCursorOf(data) !== null) return data; // beyond what is loaded: Load more brings it
+  const pages = data.pages.slice();
+  const last = pages[pages.length - 1]!;
+  pages[pages.length - 1] = { ...last, tasks: [...last.tasks, task] };
+  return { ...data, pages };
+}
+
+/* ---------- counts ---------- */
+
+export const NO_COUNTS: TaskCounts = { all: 0, open: 0, done: 0 };
+
+/**
+ * How a write moves the counts: `before` and `after` are the task's state either side of it,
+ * null where it does not exist (before a create or a restore, after a delete).
+ */
+export function countsDelta(before: Pick<Task, "done"> | null, after: Pick<Task, "done"> | null): TaskCounts {
+  const d = { all: 0, open: 0, done: 0 };
+  if (before) {
+    d.all--;
+    if (before.done) d.done--;
+    else d.open--;
+  }
+  if (after) {
+    d.all++;
+    if (after.done) d.done++;
+    else d.open++;
+  }
+  return d;
+}
+
+/** The sum of counts and deltas (never below zero). */
+export function addCounts(...parts: TaskCounts[]): TaskCounts {
+  const sum = { all: 0, open: 0, done: 0 };
+  for (const p of parts) {
+    sum.all += p.all;
+    sum.open += p.open;
+    sum.done += p.done;
+  }
+  return { all: Math.max(0, sum.all), open: Math.max(0, sum.open), done: Math.max(0, sum.done) };
+}
+
+export function negateCounts(d: TaskCounts): TaskCounts {
+  return { all: -d.all, open: -d.open, done: -d.done };
+}
+
+/** The count line: "12 open · 30 done · 42 tasks" ("1 task"). */
+export function countText(counts: TaskCounts): string {
+  return `${counts.open} open · ${counts.done} done · ${counts.all} ${counts.all === 1 ? "task" : "tasks"}`;
+}
+
+/** The number a view's tab shows, or null (Due is an order, not a subset: it has no count of its own). */
+export function viewCount(view: View, counts: TaskCounts): number | null {
+  if (view === "all") return counts.all;
+  if (view === "active") return counts.open;
+  if (view === "completed") return counts.done;
+  return null;
+}
+
+/** What a view says when it has nothing to show. */
+export function emptyText(view: View): string {
+  if (view === "active") return "Nothing open. Well done!";
+  if (view === "completed") return "No completed tasks yet.";
+  return "No tasks yet. Add your first one above.";
+}
+
+/* ---------- batches and undo ---------- */
+
+/** The loaded tasks "Mark all complete" completes (open, saved) and "Clear completed" deletes (done, saved). */
+export function batchTargets(tasks: Task[], op: "complete" | "delete"): Task[] {
+  return tasks.filter((t) => t.id > 0 && (op === "complete" ? !t.done : t.done));
+}
+
+/** The patch that puts back what `patch` changed on `before` (the undo of an edit). */
+export function revertPatch(before: Pick<Task, "title" | "done" | "dueOn">, patch: TaskPatch): TaskPatch {
+  const back: TaskPatch = {};
+  if (patch.title !== undefined && patch.title !== before.title) back.title = before.title;
+  if (patch.done !== undefined && patch.done !== before.done) back.done = before.done;
+  if (patch.dueOn !== undefined && patch.dueOn !== before.dueOn) back.dueOn = before.dueOn;
+  return back;
+}
+
+/** The part of an edit that changes something (empty: nothing to send). */
+export function editPatch(before: Pick<Task, "title" | "dueOn">, title: string, dueOn: string | null): TaskPatch {
+  const patch: TaskPatch = {};
+  if (title !== before.title) patch.title = title;
+  if (dueOn !== before.dueOn) patch.dueOn = dueOn;
+  return patch;
+}
+
+export function isEmptyPatch(patch: TaskPatch): boolean {
+  return patch.title === undefined && patch.done === undefined && patch.dueOn === undefined;
+}
+
+/** "1 task", "3 tasks". */
+export function tasksNoun(n: number, adjective = ""): string {
+  return `${n} ${adjective}${adjective ? " " : ""}${n === 1 ? "task" : "tasks"}`;
+}
 
 export function firstPageData(tasks: Task[], nextCursor: string | null): TasksData {
   return { pages: [{ tasks, nextCursor }], pageParams: [null] };
@@ -91,14 +259,26 @@ export function prependTask(data: TasksData | undefined, task: Task): TasksData 
 }
 
 /** The optimistic row for a create: a negative id marks it as not yet confirmed by the server. */
-export function optimisticTask(tempId: number, title: string, done: boolean, now: string): Task {
-  return { id: tempId, title, done, version: 0, createdAt: now, updatedAt: now };
+export function optimisticTask(tempId: number, title: string, done: boolean, now: string, dueOn: string | null = null): Task {
+  return { id: tempId, title, done, version: 0, dueOn, createdAt: now, updatedAt: now };
 }
 
-/** The server's task in place of the optimistic one (or just the optimistic one gone, if a reread already brought it). */
-export function confirmCreated(data: TasksData, tempId: number, saved: Task): TasksData {
-  if (findTask(data, saved.id)) return removeTask(data, tempId).data;
-  return mapTask(data, tempId, () => saved);
+/**
+ * The server's task in place of the optimistic one in this view (or just the optimistic one gone,
+ * if a reread already brought it; or put where it sorts, if the view never showed the optimistic one).
+ */
+export function confirmCreated(data: TasksData, view: View, tempId: number, saved: Task): TasksData {
+  const temp = findTask(data, tempId);
+  if (temp && !findTask(data, saved.id) && inView(view, saved) && VIEWS[view].sort === "new") {
+    return mapTask(data, tempId, () => saved);
+  }
+  return placeTask(temp ? removeTask(data, tempId).data : data, view, saved);
+}
+
+/** The optimistic row of a create, where the view would list it (not at all if it doesn't belong there). */
+export function addOptimistic(data: TasksData | undefined, view: View, task: Task): TasksData | undefined {
+  if (!data || !inView(view, task)) return data; // a view still loading gets it from the server
+  return VIEWS[view].sort === "new" ? prependTask(data, task) : insertSorted(data, view, task);
 }
 
 /**
@@ -120,15 +300,6 @@ export function latestVersion(cached: number | undefined, known: number | undefi
   return known === undefined ? cached : Math.max(cached, known);
 }
 
-/** The live count line above the list. */
-export function openCountText(tasks: Task[], hasMore: boolean): string {
-  const open = tasks.filter((t) => !t.done).length;
-  if (hasMore) return `${open === 0 ? "None" : open} open among the ${tasks.length} loaded`;
-  if (tasks.length === 0) return ""; // the empty state below says it
-  if (open === 0) return "All done";
-  return `${open} open`;
-}
-
 /** A title in quotes for a message, cut to 60 characters (counting an emoji as one). */
 export function quote(title: string): string {
   const chars = [...title];
@@ -147,15 +318,21 @@ export function describeRefusal(error: Pick<ActionError, "code" | "message">, ac
   return error.message;
 }
 
-/** A create that did not get through, kept so that sending the same title again is a retry of it. */
-export type FailedSubmission = { title: string; idempotencyKey: string };
+/** A create that did not get through, kept so that sending the same task again is a retry of it. */
+export type FailedSubmission = { title: string; dueOn: string | null; idempotencyKey: string };
 
 /**
- * The idempotency key for submitting `title`: the failed submission's own key when this is that
- * submission again (so a create that did reach the server is not made twice), else a new one.
+ * The idempotency key for submitting `title` (due `dueOn`): the failed submission's own key when
+ * this is that submission again (so a create that did reach the server is not made twice), else a
+ * new one (the server refuses a key reused for a different task).
  */
-export function submissionKey(title: string, lastFailed: FailedSubmission | null, newKey: () => string): string {
-  return lastFailed?.title === title ? lastFailed.idempotencyKey : newKey();
+export function submissionKey(
+  title: string,
+  dueOn: string | null,
+  lastFailed: FailedSubmission | null,
+  newKey: () => string,
+): string {
+  return lastFailed?.title === title && lastFailed.dueOn === dueOn ? lastFailed.idempotencyKey : newKey();
 }
 
 type RandomSource = Pick<Crypto, "getRandomValues"> & { randomUUID?: () => string };

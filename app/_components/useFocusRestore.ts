@@ -14,46 +14,60 @@ function enabledCheckbox(scope: Element | null | undefined): HTMLElement | null 
 }
 
 /**
- * Keeps keyboard focus somewhere sensible as rows come and go: when a deleted row leaves the list
- * its neighbour (or the new-task field) takes focus, and a restored task takes focus when it
- * appears, unless the person has already moved on to something else.
+ * Keeps keyboard focus somewhere sensible as rows come and go: when the row holding focus leaves
+ * the list (deleted, cleared, or completed out of the Active view) the row now in its place (or the
+ * new-task field) takes focus; a task an Undo brought back takes focus when it appears, unless the
+ * person has already moved on to something else.
  */
 export function useFocusRestore(tasks: Task[]) {
-  const listRef = useRef<HTMLUListElement>(null);
+  const panelRef = useRef<HTMLDivElement>(null);
   const addInputRef = useRef<HTMLInputElement>(null);
   const toastRegionRef = useRef<HTMLDivElement>(null);
-  const afterDelete = useRef<{ id: number; index: number } | null>(null);
-  const afterRestore = useRef<number | null>(null);
-  const [restoredTick, setRestoredTick] = useState(0);
+  /** The row focus was last in: its task and its place among the rows. */
+  const focusedRow = useRef<{ id: number; index: number } | null>(null);
+  const afterUndo = useRef<number | null>(null);
+  const [undoTick, setUndoTick] = useState(0);
 
   useEffect(() => {
-    const target = afterDelete.current;
-    if (!target || tasks.some((t) => t.id === target.id)) return;
-    afterDelete.current = null;
+    const onFocusIn = (event: FocusEvent) => {
+      const target = event.target instanceof Element ? event.target : null;
+      const row = target?.closest<HTMLElement>("li[data-task-id]");
+      if (!row || !panelRef.current?.contains(row)) {
+        focusedRow.current = null;
+        return;
+      }
+      const rows = Array.from(panelRef.current.querySelectorAll<HTMLElement>("li[data-task-id]"));
+      focusedRow.current = { id: Number(row.dataset.taskId), index: rows.indexOf(row) };
+    };
+    document.addEventListener("focusin", onFocusIn);
+    return () => document.removeEventListener("focusin", onFocusIn);
+  }, []);
+
+  useEffect(() => {
+    const was = focusedRow.current;
+    if (!was || tasks.some((t) => t.id === was.id)) return;
+    focusedRow.current = null;
     if (!focusLost()) return;
-    const rows = listRef.current?.querySelectorAll<HTMLElement>(":scope > li") ?? [];
-    const row = rows[Math.min(target.index, rows.length - 1)];
+    const rows = panelRef.current?.querySelectorAll<HTMLElement>("li[data-task-id]") ?? [];
+    const row = rows[Math.min(was.index, rows.length - 1)];
     (enabledCheckbox(row) ?? addInputRef.current)?.focus();
   }, [tasks]);
 
   useEffect(() => {
-    const id = afterRestore.current;
+    const id = afterUndo.current;
     if (id === null) return;
-    const control = enabledCheckbox(listRef.current?.querySelector(`li[data-task-id="${id}"]`));
-    if (!control) return; // not rendered yet
-    afterRestore.current = null;
-    if (focusLost() || toastRegionRef.current?.contains(document.activeElement)) control.focus();
-  }, [tasks, restoredTick]);
+    afterUndo.current = null;
+    if (!focusLost() && !toastRegionRef.current?.contains(document.activeElement)) return;
+    const control = enabledCheckbox(panelRef.current?.querySelector(`li[data-task-id="${id}"]`));
+    // Not in this view (an undo that took it out of it): the view's tab, so focus is not lost.
+    (control ?? document.querySelector<HTMLElement>('[role="tab"][aria-selected="true"]'))?.focus();
+  }, [tasks, undoTick]);
 
-  /** Call as the row with this task starts to leave (its index among the rows shown). */
-  const focusAfterDelete = useCallback((id: number, index: number) => {
-    afterDelete.current = { id, index };
-  }, []);
-  /** Call once the restored task is in the list data. */
-  const focusAfterRestore = useCallback((id: number) => {
-    afterRestore.current = id;
-    setRestoredTick((n) => n + 1);
+  /** Call once an undo has put this task (or, for several, the first of them) back in the list data. */
+  const focusAfterUndo = useCallback((id: number) => {
+    afterUndo.current = id;
+    setUndoTick((n) => n + 1);
   }, []);
 
-  return { listRef, addInputRef, toastRegionRef, focusAfterDelete, focusAfterRestore };
+  return { panelRef, addInputRef, toastRegionRef, focusAfterUndo };
 }

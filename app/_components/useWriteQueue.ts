@@ -2,74 +2,173 @@
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useRef, useState } from "react";
-import { createTaskAction, deleteTaskAction, restoreTaskAction, updateTaskAction } from "@/app/actions";
-import type { Task, TaskPatch } from "@/lib/tasks/schema";
+import {
+  batchTasksAction,
+  createTaskAction,
+  deleteTaskAction,
+  restoreTaskAction,
+  updateTaskAction,
+} from "@/app/actions";
+import type { Task, TaskCounts, TaskPatch } from "@/lib/tasks/schema";
 import { failed, isUnanswered, toActionError } from "./actionErrors";
 import {
+  addCounts,
+  addOptimistic,
   confirmCreated,
+  COUNTS_KEY,
+  countsDelta,
   describeRefusal,
   findTask,
   insertTask,
+  isView,
   latestVersion,
   mapTask,
+  negateCounts,
+  NO_COUNTS,
   optimisticTask,
-  prependTask,
+  placeTask,
   quote,
   removeTask,
   TASKS_KEY,
+  tasksNoun,
   type Position,
   type TasksData,
+  type View,
 } from "./taskList";
 
 /** One create submission; every retry of it carries the same idempotency key. */
-export type CreateVars = { title: string; done?: boolean; idempotencyKey: string };
-type CreateContext = { tempId: number };
-type UpdateVars = { task: Task; patch: TaskPatch };
-type UpdateContext = { previous: Partial<Pick<Task, "title" | "done">> };
-type DeleteVars = { task: Task };
-type DeleteContext = { removed?: Task; position?: Position };
+export type CreateVars = { title: string; done?: boolean; dueOn?: string | null; idempotencyKey: string };
+type CreateContext = { tempId: number; delta: TaskCounts };
+type UpdateVars = {
+  id: number;
+  /** For messages: the title as the person saw it. */
+  title: string;
+  patch: TaskPatch;
+  /** Sent instead of the latest known version (an undo sends the version its action produced). */
+  expectedVersion?: number;
+  /** The caller words the failure itself (an undo): no alert from here. */
+  quiet?: boolean;
+  /** The task's state when no view has it loaded (an undo of a tick that took it out of the view): for the counts. */
+  assumed?: Pick<Task, "done">;
+};
+type UpdateContext = { previous: Partial<Pick<Task, "title" | "done" | "dueOn">>; delta: TaskCounts };
+/** Where a removed task sat in each view that showed it, to put it back if the write fails. */
+type Removals = Array<{ key: readonly unknown[]; task: Task; position: Position }>;
+type DeleteContext = { removed?: Task; removals: Removals; delta: TaskCounts };
+/** "Mark all complete" (complete) or "Clear completed" (delete) on the tasks loaded in the view. */
+type BatchVars = { op: "complete" | "delete"; tasks: Task[]; idempotencyKey: string };
+type BatchContext = { removals: Removals; previous: Map<number, boolean>; delta: TaskCounts };
+export type BatchDone = { tasks: Task[]; ids: number[] };
 
-/** A create that got no answer is sent once more (same key, so the server makes one task at most). */
-const CREATE_RETRIES = 1;
-const CREATE_RETRY_DELAY_MS = 500;
+/** A create or batch that got no answer is sent once more (same key, so the server does it once at most). */
+const RETRIES = 1;
+const RETRY_DELAY_MS = 500;
 
 type Reports = {
   /** A write was refused or could not be sent: the sentence for the error banner. */
   onAlert: (text: string) => void;
-  /** A delete went through: the row as it left the list, or null when the task was already gone. */
-  onDeleted: (last: Task | null) => void;
 };
 
 /**
- * The page's writes: each applied to the list at once (optimistically), sent, then confirmed or
- * taken back. Writes to one task run one after another, and each sends the version the server last
- * gave us, so a quick toggle-then-edit never trips over its own optimistic-concurrency check.
+ * The page's writes: each applied to the lists at once (optimistically), sent, then confirmed or
+ * taken back. Every cached view is kept by its own rules (a task completed in Active leaves it once
+ * the server has it), and so are the counts: moved at once, and replaced by the server's whenever
+ * a list is read with no write under way. Writes to one task run one after another, and each
+ * sends the version the server last gave us, so a quick toggle-then-edit never trips over its own
+ * optimistic-concurrency check.
  */
-export function useWriteQueue({ onAlert, onDeleted }: Reports) {
+export function useWriteQueue({ onAlert }: Reports) {
   const queryClient = useQueryClient();
-  const getData = () => queryClient.getQueryData<TasksData>(TASKS_KEY);
-  const setData = (fn: (d: TasksData) => TasksData) =>
-    queryClient.setQueryData<TasksData>(TASKS_KEY, (d) => (d ? fn(d) : d));
+
+  /* ----- the lists: every cached view, each by its own rules ----- */
+
+  const viewQueries = () => queryClient.getQueriesData<TasksData>({ queryKey: TASKS_KEY });
+  const updateViews = (fn: (data: TasksData, view: View) => TasksData) => {
+    for (const [key] of viewQueries()) {
+      const view = key[1];
+      if (isView(view)) queryClient.setQueryData<TasksData>(key, (d) => (d ? fn(d, view) : d));
+    }
+  };
+  const findAnywhere = (id: number): Task | undefined => {
+    for (const [, data] of viewQueries()) {
+      const t = findTask(data, id);
+      if (t) return t;
+    }
+    return undefined;
+  };
+  /** Takes a task out of every view, noting where it was in each. */
+  const removeEverywhere = (id: number, removals: Removals) => {
+    for (const [key, data] of viewQueries()) {
+      if (!data) continue;
+      const { data: without, removed, position } = removeTask(data, id);
+      if (!removed || !position) continue;
+      removals.push({ key, task: removed, position });
+      queryClient.setQueryData<TasksData>(key, without);
+    }
+  };
+  /** Puts back what removeEverywhere took, the last taken first, so every index is right again. */
+  const putBack = (removals: Removals) => {
+    for (const { key, task, position } of removals.slice().reverse()) {
+      queryClient.setQueryData<TasksData>(key, (d) => (d ? insertTask(d, task, position) : d));
+    }
+  };
+  const placeEverywhere = (task: Task) => updateViews((d, view) => placeTask(d, view, task));
+
+  /* ----- counts: moved at once by each write, the server's whenever it can be trusted ----- */
+
+  const adjustCounts = (delta: TaskCounts) =>
+    queryClient.setQueryData<TaskCounts>(COUNTS_KEY, (c) => addCounts(c ?? NO_COUNTS, delta));
+
+  /* ----- writes in flight, and the reread after a refusal ----- */
 
   const chains = useRef(new Map<number, Promise<unknown>>());
   const knownVersions = useRef(new Map<number, number>());
   const pending = useRef(new Map<number, number>());
+  const inflight = useRef(0);
+  /** Moves on at every write's start and end: a list read across a change can't vouch for the counts. */
+  const seq = useRef(0);
   const needsResync = useRef(false);
   const tempIds = useRef(0);
 
-  const serial = <T>(id: number, fn: () => Promise<T>): Promise<T> => {
-    const previous = chains.current.get(id) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(fn);
-    chains.current.set(id, next);
+  /** After a refusal (or a read that crossed a write) the server may know something we don't: reread once everything settles. */
+  const resyncWhenIdle = () => {
+    if (needsResync.current && inflight.current === 0) {
+      needsResync.current = false;
+      void queryClient.invalidateQueries({ queryKey: TASKS_KEY });
+    }
+  };
+  const writeStarted = () => {
+    inflight.current++;
+    seq.current++;
+  };
+  const writeEnded = () => {
+    inflight.current--;
+    seq.current++;
+    resyncWhenIdle();
+  };
+  const tracked = async <T>(fn: () => Promise<T>): Promise<T> => {
+    writeStarted();
+    try {
+      return await fn();
+    } finally {
+      writeEnded();
+    }
+  };
+
+  const after = (previous: Promise<unknown> | undefined) => (previous ?? Promise.resolve()).catch(() => undefined);
+  /** Runs `fn` once every earlier write to any of `ids` has settled, and holds later ones until it has. */
+  const serial = <T>(ids: number[], fn: () => Promise<T>): Promise<T> => {
+    const next = Promise.all(ids.map((id) => after(chains.current.get(id)))).then(fn);
+    for (const id of ids) chains.current.set(id, next);
     next
       .finally(() => {
-        if (chains.current.get(id) === next) chains.current.delete(id);
+        for (const id of ids) if (chains.current.get(id) === next) chains.current.delete(id);
       })
       .catch(() => undefined);
     return next;
   };
 
-  const expectedVersionFor = (id: number) => latestVersion(findTask(getData(), id)?.version, knownVersions.current.get(id));
+  const expectedVersionFor = (id: number) => latestVersion(findAnywhere(id)?.version, knownVersions.current.get(id));
   const noteVersion = (task: Task) => {
     const known = knownVersions.current.get(task.id) ?? 0;
     if (task.version > known) knownVersions.current.set(task.id, task.version);
@@ -77,171 +176,325 @@ export function useWriteQueue({ onAlert, onDeleted }: Reports) {
 
   // Rows with a write in flight are marked aria-busy (and say "Saving…" if it takes a moment).
   const [busyIds, setBusyIds] = useState<ReadonlySet<number>>(() => new Set());
-  const begin = (id: number) => {
-    pending.current.set(id, (pending.current.get(id) ?? 0) + 1);
-    setBusyIds((s) => (s.has(id) ? s : new Set(s).add(id)));
+  const begin = (ids: number[]) => {
+    writeStarted();
+    for (const id of ids) pending.current.set(id, (pending.current.get(id) ?? 0) + 1);
+    setBusyIds((s) => (ids.every((id) => s.has(id)) ? s : new Set([...s, ...ids])));
   };
-  const end = (id: number) => {
-    const n = (pending.current.get(id) ?? 1) - 1;
-    if (n > 0) {
-      pending.current.set(id, n);
-      return;
+  const end = (ids: number[]) => {
+    const idle: number[] = [];
+    for (const id of ids) {
+      const n = (pending.current.get(id) ?? 1) - 1;
+      if (n > 0) pending.current.set(id, n);
+      else {
+        pending.current.delete(id);
+        idle.push(id);
+      }
     }
-    pending.current.delete(id);
-    setBusyIds((s) => {
-      if (!s.has(id)) return s;
-      const next = new Set(s);
-      next.delete(id);
-      return next;
-    });
+    if (idle.length > 0) {
+      setBusyIds((s) => {
+        if (!idle.some((id) => s.has(id))) return s;
+        const next = new Set(s);
+        for (const id of idle) next.delete(id);
+        return next;
+      });
+    }
+    writeEnded();
   };
   const othersPending = (id: number) => (pending.current.get(id) ?? 0) > 1;
 
-  /** Stops a refetch in flight from overwriting an optimistic change with older data. */
-  const pauseReads = () => queryClient.cancelQueries({ queryKey: TASKS_KEY });
-
-  /** After a refusal the server may know something we don't: reread once everything settles. */
-  const resyncWhenIdle = () => {
-    if (needsResync.current && queryClient.isMutating() <= 1) {
-      needsResync.current = false;
-      void queryClient.invalidateQueries({ queryKey: TASKS_KEY });
-    }
+  /**
+   * Stops a reread in flight from overwriting an optimistic change with older data (a view still
+   * loading keeps loading). A reread stopped here is made again once the writes have settled.
+   */
+  const pauseReads = () => {
+    const shown = (q: { state: { data: unknown; fetchStatus: string } }) => q.state.data !== undefined;
+    const stopping = queryClient
+      .getQueryCache()
+      .findAll({ queryKey: TASKS_KEY })
+      .some((q) => shown(q) && q.state.fetchStatus === "fetching");
+    if (stopping) needsResync.current = true;
+    return queryClient.cancelQueries({ queryKey: TASKS_KEY, predicate: shown });
   };
 
+  /* ----- create ----- */
+
   const createMutation = useMutation<Task, Error, CreateVars, CreateContext>({
-    mutationFn: async ({ title, done, idempotencyKey }) => {
-      const result = await createTaskAction(done === undefined ? { title } : { title, done }, idempotencyKey);
+    mutationFn: async ({ title, done, dueOn, idempotencyKey }) => {
+      const input = { title, ...(done === undefined ? {} : { done }), ...(dueOn == null ? {} : { dueOn }) };
+      const result = await createTaskAction(input, idempotencyKey);
       if (!result.ok) throw failed(result.error);
       return result.task;
     },
-    retry: (failures, err) => failures < CREATE_RETRIES && isUnanswered(err),
-    retryDelay: CREATE_RETRY_DELAY_MS,
-    onMutate: async ({ title, done }) => {
+    retry: (failures, err) => failures < RETRIES && isUnanswered(err),
+    retryDelay: RETRY_DELAY_MS,
+    onMutate: async ({ title, done, dueOn }) => {
+      writeStarted();
       await pauseReads();
       const tempId = -++tempIds.current;
-      queryClient.setQueryData<TasksData>(TASKS_KEY, (d) =>
-        prependTask(d, optimisticTask(tempId, title, done ?? false, new Date().toISOString())),
-      );
-      return { tempId };
+      const temp = optimisticTask(tempId, title, done ?? false, new Date().toISOString(), dueOn ?? null);
+      for (const [key] of viewQueries()) {
+        const view = key[1];
+        if (isView(view)) queryClient.setQueryData<TasksData>(key, (d) => addOptimistic(d, view, temp));
+      }
+      const delta = countsDelta(null, temp);
+      adjustCounts(delta);
+      return { tempId, delta };
     },
     onSuccess: (task, _vars, ctx) => {
       noteVersion(task);
-      setData((d) => confirmCreated(d, ctx.tempId, task));
+      updateViews((d, view) => confirmCreated(d, view, ctx.tempId, task));
     },
     onError: (_err, _vars, ctx) => {
-      if (ctx) setData((d) => removeTask(d, ctx.tempId).data);
+      if (!ctx) return;
+      updateViews((d) => removeTask(d, ctx.tempId).data);
+      adjustCounts(negateCounts(ctx.delta));
     },
-    onSettled: () => resyncWhenIdle(),
+    onSettled: () => writeEnded(),
   });
 
+  /* ----- update: a tick, an edit, or the undo of one ----- */
+
   const updateMutation = useMutation<Task, Error, UpdateVars, UpdateContext>({
-    mutationFn: ({ task, patch }) =>
-      serial(task.id, async () => {
-        const result = await updateTaskAction({ id: task.id, patch, expectedVersion: expectedVersionFor(task.id) });
+    mutationFn: ({ id, patch, expectedVersion }) =>
+      serial([id], async () => {
+        const result = await updateTaskAction({ id, patch, expectedVersion: expectedVersion ?? expectedVersionFor(id) });
         if (!result.ok) throw failed(result.error);
         noteVersion(result.task);
         return result.task;
       }),
-    onMutate: async ({ task, patch }) => {
+    onMutate: async ({ id, patch, assumed }) => {
       await pauseReads();
-      const current = findTask(getData(), task.id) ?? task;
+      const current = findAnywhere(id);
       const previous: UpdateContext["previous"] = {};
-      if (patch.title !== undefined) previous.title = current.title;
-      if (patch.done !== undefined) previous.done = current.done;
-      setData((d) => mapTask(d, task.id, (t) => ({ ...t, ...patch })));
-      return { previous };
-    },
-    onSuccess: (saved, { task }) => {
-      // While another write to this task is still in flight, keep its optimistic fields.
-      setData((d) =>
-        mapTask(d, task.id, (t) => (othersPending(task.id) ? { ...t, version: Math.max(t.version, saved.version) } : saved)),
-      );
-    },
-    onError: (err, { task, patch }, ctx) => {
-      const error = toActionError(err);
-      const what = patch.title !== undefined ? `save ${quote(patch.title)}` : `update ${quote(task.title)}`;
-      if (error.code === "not_found") {
-        setData((d) => removeTask(d, task.id).data);
-      } else if (ctx) {
-        setData((d) => mapTask(d, task.id, (t) => ({ ...t, ...ctx.previous })));
+      if (current) {
+        if (patch.title !== undefined) previous.title = current.title;
+        if (patch.done !== undefined) previous.done = current.done;
+        if (patch.dueOn !== undefined) previous.dueOn = current.dueOn;
+        updateViews((d) => mapTask(d, id, (t) => ({ ...t, ...patch })));
       }
+      const before = current ?? assumed;
+      const delta = before && patch.done !== undefined && patch.done !== before.done ? countsDelta(before, { done: patch.done }) : NO_COUNTS;
+      adjustCounts(delta);
+      return { previous, delta };
+    },
+    onSuccess: (saved, { id }) => {
+      // While another write to this task is still in flight, keep its optimistic fields.
+      if (othersPending(id)) updateViews((d) => mapTask(d, id, (t) => ({ ...t, version: Math.max(t.version, saved.version) })));
+      else placeEverywhere(saved);
+    },
+    onError: (err, { id, title, patch, quiet }, ctx) => {
+      const error = toActionError(err);
+      if (error.code === "not_found") {
+        updateViews((d) => removeTask(d, id).data);
+      } else if (ctx) {
+        updateViews((d) => mapTask(d, id, (t) => ({ ...t, ...ctx.previous })));
+      }
+      if (ctx) adjustCounts(negateCounts(ctx.delta));
       if (error.code !== "validation_failed" && error.code !== "invalid_id") needsResync.current = true;
+      if (quiet) return;
+      const what = patch.title !== undefined ? `save ${quote(patch.title)}` : `update ${quote(title)}`;
       onAlert(`Couldn't ${what}: ${describeRefusal(error, "update")}`);
     },
-    onSettled: (_data, _err, { task }) => {
-      end(task.id);
-      resyncWhenIdle();
-    },
+    onSettled: (_data, _err, { id }) => end([id]),
   });
 
-  const deleteMutation = useMutation<void, Error, DeleteVars, DeleteContext>({
+  /* ----- delete ----- */
+
+  const deleteMutation = useMutation<Task | null, Error, { task: Task }, DeleteContext>({
     mutationFn: ({ task }) =>
-      serial(task.id, async () => {
+      serial([task.id], async () => {
         const result = await deleteTaskAction({ id: task.id, expectedVersion: expectedVersionFor(task.id) });
-        if (!result.ok) throw failed(result.error);
+        if (result.ok) return task;
+        // Already gone: the end state is what the person asked for (and the counts get reread).
+        if (result.error.code === "not_found") return null;
+        throw failed(result.error);
       }),
     onMutate: async ({ task }) => {
       await pauseReads();
-      let ctx: DeleteContext = {};
-      setData((d) => {
-        const { data, removed, position } = removeTask(d, task.id);
-        ctx = { removed, position };
-        return data;
-      });
-      return ctx;
+      const removals: Removals = [];
+      const row = findAnywhere(task.id) ?? task;
+      removeEverywhere(task.id, removals);
+      const delta = countsDelta(row, null);
+      adjustCounts(delta);
+      return { removed: removals[0]?.task ?? row, removals, delta };
     },
-    onSuccess: (_v, { task }, ctx) => {
-      setData((d) => removeTask(d, task.id).data);
+    onSuccess: (result, { task }) => {
+      updateViews((d) => removeTask(d, task.id).data);
       knownVersions.current.delete(task.id);
-      // The row as it was when it left the list, so optimistic edits made just before count too.
-      onDeleted(ctx?.removed ?? task);
+      if (result === null) needsResync.current = true;
     },
     onError: (err, { task }, ctx) => {
-      const error = toActionError(err);
-      // Already gone: the end state is what the person asked for.
-      if (error.code === "not_found") return onDeleted(null);
-      if (ctx?.removed && ctx.position) {
-        const { removed, position } = ctx;
-        setData((d) => insertTask(d, removed, position));
+      if (ctx) {
+        putBack(ctx.removals);
+        adjustCounts(negateCounts(ctx.delta));
       }
       needsResync.current = true;
-      onAlert(`Couldn't delete ${quote(task.title)}: ${describeRefusal(error, "delete")}`);
+      onAlert(`Couldn't delete ${quote(task.title)}: ${describeRefusal(toActionError(err), "delete")}`);
     },
-    onSettled: (_data, _err, { task }) => {
-      end(task.id);
-      resyncWhenIdle();
-    },
+    onSettled: (_data, _err, { task }) => end([task.id]),
   });
 
+  /* ----- Mark all complete, Clear completed ----- */
+
+  const batchMutation = useMutation<BatchDone, Error, BatchVars, BatchContext>({
+    mutationFn: ({ op, tasks, idempotencyKey }) => {
+      const ids = tasks.map((t) => t.id);
+      return serial(ids, async () => {
+        const result = await batchTasksAction({ op, ids }, idempotencyKey);
+        if (!result.ok) throw failed(result.error);
+        return "tasks" in result ? { tasks: result.tasks, ids } : { tasks: [], ids: result.ids };
+      });
+    },
+    // A retry is the same batch under the same key: the server does it once at most.
+    retry: (failures, err) => failures < RETRIES && isUnanswered(err),
+    retryDelay: RETRY_DELAY_MS,
+    onMutate: async ({ op, tasks }) => {
+      await pauseReads();
+      const removals: Removals = [];
+      const previous = new Map<number, boolean>();
+      const deltas: TaskCounts[] = [];
+      for (const task of tasks) {
+        const current = findAnywhere(task.id) ?? task;
+        previous.set(task.id, current.done);
+        if (op === "complete") {
+          if (!current.done) deltas.push(countsDelta(current, { done: true }));
+          updateViews((d) => mapTask(d, task.id, (t) => ({ ...t, done: true })));
+        } else {
+          deltas.push(countsDelta(current, null));
+          removeEverywhere(task.id, removals);
+        }
+      }
+      const delta = addCountsSigned(deltas);
+      adjustCounts(delta);
+      return { removals, previous, delta };
+    },
+    onSuccess: ({ tasks, ids }, { op }) => {
+      if (op === "complete") {
+        for (const task of tasks) noteVersion(task);
+        for (const task of tasks) placeEverywhere(task);
+      } else {
+        for (const id of ids) knownVersions.current.delete(id);
+        updateViews((d) => ids.reduce((acc, id) => removeTask(acc, id).data, d));
+      }
+    },
+    onError: (err, { op, tasks }, ctx) => {
+      const error = toActionError(err);
+      if (ctx) {
+        if (op === "complete") {
+          for (const [id, done] of ctx.previous) updateViews((d) => mapTask(d, id, (t) => ({ ...t, done })));
+        } else {
+          putBack(ctx.removals);
+        }
+        adjustCounts(negateCounts(ctx.delta));
+      }
+      needsResync.current = true;
+      const what = op === "complete" ? `mark ${tasksNoun(tasks.length)} done` : `clear ${tasksNoun(tasks.length, "completed")}`;
+      const why =
+        error.code === "not_found"
+          ? "one of them was changed or deleted somewhere else, so nothing was changed. The latest list is shown now."
+          : error.message;
+      onAlert(`Couldn't ${what}: ${why}`);
+    },
+    onSettled: (_data, _err, { tasks }) => end(tasks.map((t) => t.id)),
+  });
+
+  /* ----- the undo of a batch, and of a delete: not optimistic, the server's answer is shown ----- */
+
+  const undoBatch = (op: "reopen" | "restore", ids: number[], idempotencyKey: string): Promise<Task[]> =>
+    tracked(() =>
+      serial(ids, async () => {
+        const result = await batchTasksAction({ op, ids }, idempotencyKey);
+        if (!result.ok) {
+          needsResync.current = true;
+          throw failed(result.error);
+        }
+        const tasks = "tasks" in result ? result.tasks : [];
+        const deltas = tasks.map((t) => {
+          // A reopen undoes a Mark all complete: the tasks were done, whether or not a view still shows them.
+          const before = op === "restore" ? null : (findAnywhere(t.id) ?? { done: true });
+          return countsDelta(before, t);
+        });
+        for (const task of tasks) noteVersion(task);
+        for (const task of tasks) placeEverywhere(task);
+        adjustCounts(addCountsSigned(deltas));
+        return tasks;
+      }),
+    );
+
   // Marked busy at once (not in the async onMutate) so the row says so before the next paint.
+  const update = (vars: UpdateVars): Promise<Task> => {
+    begin([vars.id]);
+    return updateMutation.mutateAsync(vars);
+  };
+
   return {
     busyIds,
     /** Resolves to the saved task; rejects with the refusal (see toActionError). */
-    create: createMutation.mutateAsync,
-    toggle: (task: Task, done: boolean) => {
-      begin(task.id);
-      updateMutation.mutate({ task, patch: { done } });
-    },
-    rename: (task: Task, title: string) => {
-      begin(task.id);
-      updateMutation.mutate({ task, patch: { title } });
-    },
-    remove: (task: Task) => {
-      begin(task.id);
-      deleteMutation.mutate({ task });
-    },
+    create: (vars: CreateVars) => createMutation.mutateAsync(vars),
+    /** Resolves to the saved task; a refusal is alerted here and rejects. */
+    toggle: (task: Task, done: boolean) => update({ id: task.id, title: task.title, patch: { done } }),
+    /** A title and/or due-date change; resolves to the saved task; a refusal is alerted here and rejects. */
+    edit: (task: Task, patch: TaskPatch) => update({ id: task.id, title: task.title, patch }),
     /**
-     * Undo of a delete: the same task back from the server (same id, next version), then the list
-     * reread so it reappears in its own place. Every try of one undo sends the same key.
+     * The undo of a tick or an edit: `patch` puts the old values back. With `expectedVersion` it
+     * applies only if nothing changed the task since (else a precondition_failed refusal);
+     * `assumed` is its state should no view have it loaded. Quiet: the caller words a refusal.
      */
-    restore: async (id: number, idempotencyKey: string): Promise<Task> => {
-      const result = await restoreTaskAction({ id }, idempotencyKey);
-      if (!result.ok) throw failed(result.error);
-      noteVersion(result.task);
-      await queryClient.invalidateQueries({ queryKey: TASKS_KEY });
-      return result.task;
+    revert: (id: number, title: string, patch: TaskPatch, options: { expectedVersion?: number; assumed?: Pick<Task, "done"> } = {}) =>
+      update({ id, title, patch, ...options, quiet: true }),
+    /** Resolves to the row as it left the list, or null when the task was already gone; a refusal is alerted here and rejects. */
+    remove: (task: Task): Promise<Task | null> => {
+      begin([task.id]);
+      return deleteMutation.mutateAsync({ task });
     },
+    /** One batch call for these tasks (Mark all complete, Clear completed); a refusal is alerted here and rejects. */
+    batch: (op: "complete" | "delete", tasks: Task[], idempotencyKey: string): Promise<BatchDone> => {
+      const ids = tasks.map((t) => t.id);
+      begin(ids);
+      return batchMutation.mutateAsync({ op, tasks, idempotencyKey });
+    },
+    /** The undo of a batch: reopen what Mark all complete completed, restore what Clear completed deleted. */
+    undoBatch,
+    /**
+     * Undo of a delete: the same task back from the server (same id, next version), put back in
+     * its own place in every view it belongs to. Every try of one undo sends the same key.
+     */
+    restore: (id: number, idempotencyKey: string): Promise<Task> =>
+      tracked(() =>
+        serial([id], async () => {
+          const result = await restoreTaskAction({ id }, idempotencyKey);
+          if (!result.ok) {
+            needsResync.current = true;
+            throw failed(result.error);
+          }
+          noteVersion(result.task);
+          placeEverywhere(result.task);
+          adjustCounts(countsDelta(null, result.task));
+          return result.task;
+        }),
+      ),
     /** Versions seen in a page read outside react-query's own refetch (Load more). */
     noteVersions: (tasks: Task[]) => tasks.forEach(noteVersion),
+    /** Taken as a list read starts; give it back with the read's counts. */
+    readToken: () => seq.current,
+    /**
+     * A list read's counts: the page's from now on, unless a write started or ended while it was
+     * read (then the list is reread once the writes have settled, and that read's counts count).
+     */
+    adoptCounts: (counts: TaskCounts, token: number) => {
+      if (token === seq.current && inflight.current === 0) {
+        queryClient.setQueryData<TaskCounts>(COUNTS_KEY, counts);
+        return;
+      }
+      needsResync.current = true;
+      // After the read's own result is in the cache, not in the middle of it.
+      setTimeout(resyncWhenIdle, 0);
+    },
   };
+}
+
+/** Deltas summed as they are (negative parts kept): addCounts clamps, which only the shown counts want. */
+function addCountsSigned(deltas: TaskCounts[]): TaskCounts {
+  return deltas.reduce((a, d) => ({ all: a.all + d.all, open: a.open + d.open, done: a.done + d.done }), NO_COUNTS);
 }

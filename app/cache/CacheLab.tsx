@@ -5,16 +5,18 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tansta
 import { useMemo, useRef, useState } from "react";
 import type { BreakerState } from "@/lib/names";
 import AuditPanel from "./AuditPanel";
-import EventFeed from "./EventFeed";
+import EventFeed, { KIND_MEANING, KindBadge } from "./EventFeed";
+import RaceDemo from "./RaceDemo";
 import TaskCacheTable, { type WriteOp } from "./TaskCacheTable";
 import {
-  COUNTER_KINDS,
+  EVENT_KINDS,
   LIST_LIMIT,
   MAX_EVENTS,
   MAX_WATCHED_IDS,
   clockTime,
   formatRatio,
   listedEventCount,
+  readTask,
   requestJson,
   sendJson,
   type CacheEvent,
@@ -23,6 +25,7 @@ import {
 } from "./labClient";
 
 const LAB_KEY = ["cache-lab"] as const;
+const STATE_KEY = [...LAB_KEY, "state"] as const;
 const POLL_MS = 1000;
 
 type Notice = { tone: "info" | "error"; text: string };
@@ -58,7 +61,7 @@ export default function CacheLab() {
   const eventLog = useRef<CacheEvent[]>([]);
 
   const state = useQuery({
-    queryKey: [...LAB_KEY, "state", idsParam],
+    queryKey: [...STATE_KEY, idsParam],
     queryFn: async ({ signal }): Promise<CacheState> => {
       const fetchState = (after: number) => {
         const params = new URLSearchParams({ after: String(after) });
@@ -87,6 +90,9 @@ export default function CacheLab() {
   });
 
   const refresh = () => void queryClient.invalidateQueries({ queryKey: LAB_KEY });
+  // Reads and evictions change no task: only the cache side needs a fresh look. (Re-reading the
+  // list would be a read of its own, and would fill what was just evicted.)
+  const refreshState = () => void queryClient.invalidateQueries({ queryKey: STATE_KEY });
 
   const write = useMutation({
     mutationFn: async (op: WriteOp): Promise<string> => {
@@ -107,10 +113,26 @@ export default function CacheLab() {
         case "delete":
           await sendJson<void>(`/api/tasks/${op.id}`, "DELETE");
           return `Deleted task ${op.id}: the cache now holds a tombstone for it.`;
+        case "read": {
+          const { task, cache } = await readTask(op.id);
+          if (cache === "HIT") return `Read task ${op.id}: a hit, served from the cache at version ${task.version}.`;
+          if (cache === "MISS") return `Read task ${op.id}: a miss, so it was read from Postgres (version ${task.version}) and filled into the cache.`;
+          return `Read task ${op.id}: the cache was bypassed, so Postgres answered (version ${task.version}).`;
+        }
+        case "evict": {
+          const { evicted } = await sendJson<{ evicted: boolean }>("/api/cache/evict", "POST", { id: op.id });
+          return evicted
+            ? `Evicted task ${op.id}: its entry is gone from the cache, and no older version may take its place. Read it: a miss, then a fill.`
+            : `Task ${op.id} had no live cache entry to evict (not cached, or a tombstone).`;
+        }
       }
     },
     onMutate: (op) => {
       if (op.kind === "add") return;
+      if (op.kind === "read" || op.kind === "evict") {
+        setBusyIds((s) => new Set(s).add(op.id));
+        return;
+      }
       setBusyIds((s) => new Set(s).add(op.id));
       // Keep watching a deleted task so its tombstone shows.
       if (op.kind === "delete") setTouched((m) => new Map(m).set(op.id, op.title));
@@ -128,8 +150,22 @@ export default function CacheLab() {
           return next;
         });
       }
-      refresh();
+      if (op.kind === "read" || op.kind === "evict") refreshState();
+      else refresh();
     },
+  });
+
+  const flush = useMutation({
+    mutationFn: () => sendJson<{ ids: number }>("/api/cache/flush", "POST", { ids }),
+    onSuccess: ({ ids: count }) =>
+      setNotice({
+        tone: "info",
+        text: `Flushed your cache: a new epoch (writes begun before it refuse themselves), your cached lists dropped, and ${count === 1 ? "1 task" : `${count} tasks`} evicted. The next reads miss and fill.`,
+      }),
+    onError: (err) => setNotice({ tone: "error", text: `Couldn't flush your cache: ${err.message}` }),
+    // The tasks are as they were: only the cache side changed. (Re-reading the list now would
+    // refill it at once; the next read of each task shows its miss and fill instead.)
+    onSettled: refreshState,
   });
 
   const data = state.data;
@@ -173,13 +209,30 @@ export default function CacheLab() {
           </dl>
         </div>
 
+        <div className="lab-controls">
+          <button
+            type="button"
+            className="button button-secondary button-small"
+            onClick={() => flush.mutate()}
+            disabled={flush.isPending || data?.driver === "none"}
+            aria-describedby="lab-flush-hint"
+          >
+            {flush.isPending ? "Flushing…" : "Flush my cache"}
+          </button>
+          <p id="lab-flush-hint" className="lab-hint">
+            Empties your slot of the cache, as a Redis restart would, and nobody else&apos;s: every read after it misses
+            once and fills.
+          </p>
+        </div>
+
         {data && (
           <details className="lab-counters">
             <summary>Your counters since the server started</summary>
+            <p className="lab-hint">Each counts the events of its kind; the events list shows the latest {MAX_EVENTS} of them.</p>
             <ul>
-              {COUNTER_KINDS.map((kind) => (
-                <li key={kind}>
-                  <span>{kind}</span> <strong>{data.counts[kind] ?? 0}</strong>
+              {EVENT_KINDS.map((kind) => (
+                <li key={kind} title={KIND_MEANING[kind]}>
+                  <KindBadge kind={kind} /> <strong>{data.counts[kind] ?? 0}</strong>
                 </li>
               ))}
             </ul>
@@ -205,6 +258,8 @@ export default function CacheLab() {
         onDismissNotice={() => setNotice(null)}
         onWrite={(op) => write.mutate(op)}
       />
+
+      <RaceDemo disabled={data?.driver === "none"} />
 
       <div className="lab-grid">
         <AuditPanel />

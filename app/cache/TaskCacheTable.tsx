@@ -7,7 +7,9 @@ export type WriteOp =
   | { kind: "add"; title: string }
   | { kind: "toggle"; id: number; done: boolean }
   | { kind: "rename"; id: number; title: string }
-  | { kind: "delete"; id: number; title: string };
+  | { kind: "delete"; id: number; title: string }
+  | { kind: "read"; id: number }
+  | { kind: "evict"; id: number };
 
 type Status = TaskCacheView["status"];
 
@@ -56,17 +58,22 @@ export default function TaskCacheTable({
   const viewById = new Map((views ?? []).map((v) => [v.id, v]));
   const taskById = new Map((listTasks ?? []).map((t) => [t.id, t]));
   const captionId = useId();
+  const rows = ids.map((id) => describeRow(id, viewById.get(id), taskById.get(id), touched.get(id)));
+  const empty = listTasks ? "No tasks yet. Add one above and watch it go into the cache." : "Loading tasks…";
 
   return (
     <section className="card lab-card" aria-labelledby="lab-tasks-title">
       <div className="lab-section-head">
         <h2 id="lab-tasks-title">Tasks: Postgres and the cache side by side</h2>
-        <p className="lab-hint">Make a write and watch the cached version follow the Postgres version.</p>
+        <p className="lab-hint">
+          Make a write and watch the cached version follow the Postgres version. Evict a task and read it: the read
+          misses, fills the cache from Postgres, and the next read is a hit.
+        </p>
       </div>
 
       <AddForm onAdd={(title) => onWrite({ kind: "add", title })} />
 
-      <p className={`lab-notice${notice?.tone === "error" ? " lab-notice-error" : ""}`} role="status" aria-label="Last write">
+      <p className={`lab-notice${notice?.tone === "error" ? " lab-notice-error" : ""}`} role="status" aria-label="Last action">
         {notice && (
           <>
             <span>{notice.text}</span>
@@ -83,42 +90,76 @@ export default function TaskCacheTable({
         </p>
       )}
 
-      <div className="lab-table-wrap" role="region" aria-labelledby={captionId} tabIndex={0}>
-        <table className="lab-table">
+      {/* A table; on a phone lab.css lays each row out as a card (the roles keep it a table for
+          screen readers whatever the CSS display, and the cells' labels are drawn from data-label). */}
+      <div className="lab-table-wrap lab-tasks-wrap" role="region" aria-labelledby={captionId} tabIndex={0}>
+        <table className="lab-table lab-tasks-table" role="table">
           <caption id={captionId}>
             The first page of tasks, plus any you added or deleted on this visit, refreshed every second.
           </caption>
-          <thead>
-            <tr>
-              <th scope="col">Id</th>
-              <th scope="col">Title</th>
-              <th scope="col">Postgres version</th>
-              <th scope="col">Cached version</th>
-              <th scope="col">Status</th>
-              <th scope="col">TTL left</th>
-              <th scope="col">
+          <thead role="rowgroup">
+            <tr role="row">
+              <th scope="col" role="columnheader">
+                Id
+              </th>
+              <th scope="col" role="columnheader">
+                Title
+              </th>
+              <th scope="col" role="columnheader">
+                Postgres version
+              </th>
+              <th scope="col" role="columnheader">
+                Cached version
+              </th>
+              <th scope="col" role="columnheader">
+                Status
+              </th>
+              <th scope="col" role="columnheader">
+                TTL left
+              </th>
+              <th scope="col" role="columnheader">
                 <span className="visually-hidden">Actions</span>
               </th>
             </tr>
           </thead>
-          <tbody>
-            {ids.length === 0 && (
-              <tr>
-                <td colSpan={7} className="lab-empty">
-                  {listTasks ? "No tasks yet. Add one above and watch it go into the cache." : "Loading tasks…"}
+          <tbody role="rowgroup">
+            {rows.length === 0 && (
+              <tr role="row">
+                <td colSpan={7} className="lab-empty" role="cell">
+                  {empty}
                 </td>
               </tr>
             )}
-            {ids.map((id) => (
-              <TaskRow
-                key={id}
-                id={id}
-                view={viewById.get(id)}
-                listTask={taskById.get(id)}
-                lastTitle={touched.get(id)}
-                busy={busyIds.has(id)}
-                onWrite={onWrite}
-              />
+            {rows.map((row) => (
+              <tr
+                key={row.id}
+                role="row"
+                className={row.gone ? "lab-row-gone" : undefined}
+                aria-busy={busyIds.has(row.id) || undefined}
+                data-task-id={row.id}
+              >
+                <th scope="row" role="rowheader" className="lab-num lab-id-cell">
+                  {row.id}
+                </th>
+                <td role="cell" className="lab-title-cell">
+                  <TitleText row={row} />
+                </td>
+                <td role="cell" className="lab-num" data-label="Postgres">
+                  <PostgresVersion view={row.view} />
+                </td>
+                <td role="cell" className="lab-num" data-label="Cached">
+                  <CachedVersion view={row.view} />
+                </td>
+                <td role="cell" data-label="Status">
+                  <StatusCell view={row.view} />
+                </td>
+                <td role="cell" className="lab-num" data-label="TTL left">
+                  <TtlText view={row.view} />
+                </td>
+                <td role="cell" className="lab-actions-cell">
+                  <RowActions row={row} busy={busyIds.has(row.id)} onWrite={onWrite} />
+                </td>
+              </tr>
             ))}
           </tbody>
         </table>
@@ -141,96 +182,128 @@ export default function TaskCacheTable({
   );
 }
 
-function TaskRow({
-  id,
-  view,
-  listTask,
-  lastTitle,
-  busy,
-  onWrite,
-}: {
+/** One task as the table row and the phone card show it. */
+type RowModel = {
   id: number;
   view: TaskCacheView | undefined;
-  listTask: Task | undefined;
-  lastTitle: string | undefined;
-  busy: boolean;
-  onWrite: (op: WriteOp) => void;
-}) {
+  title: string;
+  cachedTitle: string | undefined;
+  titleDiffers: boolean;
+  gone: boolean;
+  done: boolean;
+};
+
+function describeRow(id: number, view: TaskCacheView | undefined, listTask: Task | undefined, lastTitle: string | undefined): RowModel {
   const cachedTitle = view?.cache.state === "hit" ? view.cache.title : undefined;
   const title = view?.postgres?.title ?? cachedTitle ?? listTask?.title ?? lastTitle ?? "";
-  const gone = view !== undefined && view.postgres === null;
-  const done = view?.postgres?.done ?? listTask?.done ?? false;
-  const titleDiffers = view?.postgres && cachedTitle !== undefined && cachedTitle !== view.postgres.title;
+  return {
+    id,
+    view,
+    title,
+    cachedTitle,
+    titleDiffers: Boolean(view?.postgres && cachedTitle !== undefined && cachedTitle !== view.postgres.title),
+    gone: view !== undefined && view.postgres === null,
+    done: view?.postgres?.done ?? listTask?.done ?? false,
+  };
+}
 
+function TitleText({ row }: { row: RowModel }) {
   return (
-    <tr className={gone ? "lab-row-gone" : undefined} aria-busy={busy || undefined} data-task-id={id}>
-      <th scope="row" className="lab-num">
-        {id}
-      </th>
-      <td className="lab-title-cell">
-        <span className={done && !gone ? "lab-title-done" : undefined}>{title || "—"}</span>
-        {done && !gone && (
-          <>
-            {" "}
-            <span className="lab-tag">done</span>
-          </>
-        )}
-        {titleDiffers && <span className="lab-subtle">cache: {cachedTitle}</span>}
-      </td>
-      <td className="lab-num">
-        {view === undefined ? "…" : view.postgres ? `v${view.postgres.version}` : <Missing text="no row" />}
-      </td>
-      <td className="lab-num">
-        {view === undefined ? (
-          "…"
-        ) : view.cache.state === "hit" ? (
-          `v${view.cache.version}`
-        ) : view.cache.state === "tombstone" ? (
-          <>
-            v{view.cache.version} <span className="lab-subtle">tombstone</span>
-          </>
-        ) : (
-          <Missing text="not cached" />
-        )}
-      </td>
-      <td>{view === undefined ? <span className="lab-subtle">checking…</span> : <StatusBadge status={view.status} />}</td>
-      <td className="lab-num">{view === undefined ? "…" : formatTtl(view.ttlSeconds)}</td>
-      <td>
-        {gone ? (
-          <span className="lab-subtle">deleted</span>
-        ) : (
-          <div className="lab-actions">
-            <button
-              type="button"
-              className="button button-secondary button-small"
-              aria-label={`Toggle done for task ${id}`}
-              disabled={busy}
-              onClick={() => onWrite({ kind: "toggle", id, done: !done })}
-            >
-              Toggle done
-            </button>
-            <button
-              type="button"
-              className="button button-secondary button-small"
-              aria-label={`Rename task ${id}`}
-              disabled={busy}
-              onClick={() => onWrite({ kind: "rename", id, title: renamedTitle(title || `Task ${id}`, new Date()) })}
-            >
-              Rename
-            </button>
-            <button
-              type="button"
-              className="button button-danger button-small"
-              aria-label={`Delete task ${id}`}
-              disabled={busy}
-              onClick={() => onWrite({ kind: "delete", id, title })}
-            >
-              Delete
-            </button>
-          </div>
-        )}
-      </td>
-    </tr>
+    <>
+      <span className={row.done && !row.gone ? "lab-title-done" : undefined}>{row.title || "—"}</span>
+      {row.done && !row.gone && (
+        <>
+          {" "}
+          <span className="lab-tag">done</span>
+        </>
+      )}
+      {row.titleDiffers && <span className="lab-subtle lab-cached-title">cache: {row.cachedTitle}</span>}
+    </>
+  );
+}
+
+function PostgresVersion({ view }: { view: TaskCacheView | undefined }) {
+  if (view === undefined) return <>…</>;
+  return view.postgres ? <>v{view.postgres.version}</> : <Missing text="no row" />;
+}
+
+function CachedVersion({ view }: { view: TaskCacheView | undefined }) {
+  if (view === undefined) return <>…</>;
+  if (view.cache.state === "hit") return <>v{view.cache.version}</>;
+  if (view.cache.state === "tombstone") {
+    return (
+      <>
+        v{view.cache.version} <span className="lab-subtle">tombstone</span>
+      </>
+    );
+  }
+  return <Missing text="not cached" />;
+}
+
+/** Time left of what the cache holds; an evicted entry (a miss) shows none, whatever marker it left. */
+function TtlText({ view }: { view: TaskCacheView | undefined }) {
+  if (view === undefined) return <>…</>;
+  if (view.cache.state === "miss") return <Missing text="nothing cached" />;
+  return <>{formatTtl(view.ttlSeconds)}</>;
+}
+
+function StatusCell({ view }: { view: TaskCacheView | undefined }) {
+  return view === undefined ? <span className="lab-subtle">checking…</span> : <StatusBadge status={view.status} />;
+}
+
+function RowActions({ row, busy, onWrite }: { row: RowModel; busy: boolean; onWrite: (op: WriteOp) => void }) {
+  const { id, title, done } = row;
+  if (row.gone) return <span className="lab-subtle">deleted</span>;
+  return (
+    <div className="lab-actions">
+      <button
+        type="button"
+        className="button button-secondary button-small"
+        aria-label={`Read task ${id}`}
+        title="Read it through the store, as the API does: a hit, or a miss that fills the cache"
+        disabled={busy}
+        onClick={() => onWrite({ kind: "read", id })}
+      >
+        Read
+      </button>
+      <button
+        type="button"
+        className="button button-secondary button-small"
+        aria-label={`Evict task ${id}`}
+        title="Drop its cache entry: the next read misses and fills it from Postgres"
+        disabled={busy}
+        onClick={() => onWrite({ kind: "evict", id })}
+      >
+        Evict
+      </button>
+      <button
+        type="button"
+        className="button button-secondary button-small"
+        aria-label={`Toggle done for task ${id}`}
+        disabled={busy}
+        onClick={() => onWrite({ kind: "toggle", id, done: !done })}
+      >
+        Toggle done
+      </button>
+      <button
+        type="button"
+        className="button button-secondary button-small"
+        aria-label={`Rename task ${id}`}
+        disabled={busy}
+        onClick={() => onWrite({ kind: "rename", id, title: renamedTitle(title || `Task ${id}`, new Date()) })}
+      >
+        Rename
+      </button>
+      <button
+        type="button"
+        className="button button-danger button-small"
+        aria-label={`Delete task ${id}`}
+        disabled={busy}
+        onClick={() => onWrite({ kind: "delete", id, title })}
+      >
+        Delete
+      </button>
+    </div>
   );
 }
 

@@ -1,10 +1,11 @@
 // Shared types, fetch helpers and formatters for the cache lab page (client side only).
 import type { CacheEvent, CacheEventKind } from "@/lib/cacheEvents";
 import type { BreakerState, CacheDriverChoice } from "@/lib/names";
-import type { CacheAuditReport, TaskCacheView } from "@/lib/taskStore";
+import type { RaceDemoResult, RaceRound } from "@/lib/lab/race";
+import type { CacheAuditReport, CacheOutcome, TaskCacheView } from "@/lib/taskStore";
 import type { Task } from "@/lib/tasks/schema";
 
-export type { CacheAuditReport, CacheEvent, CacheEventKind, Task, TaskCacheView };
+export type { CacheAuditReport, CacheEvent, CacheEventKind, CacheOutcome, RaceDemoResult, RaceRound, Task, TaskCacheView };
 
 /** GET /api/cache/state */
 export type CacheState = {
@@ -61,10 +62,16 @@ export function sendJson<T>(url: string, method: "POST" | "PATCH" | "DELETE", da
   });
 }
 
-/** Event kinds that take a sequence number (reads are only counted), so their count = the last seq. */
-const LISTED_KINDS: CacheEventKind[] = [
-  "write-through",
+/**
+ * Every kind of event, in the order the legend and the counters show them: reads first (hit, miss,
+ * and the fill a miss makes; bypass), then writes, then faults and their repair.
+ */
+export const EVENT_KINDS: CacheEventKind[] = [
+  "hit",
+  "miss",
   "fill",
+  "bypass",
+  "write-through",
   "refused",
   "stale-epoch",
   "tombstone",
@@ -73,11 +80,28 @@ const LISTED_KINDS: CacheEventKind[] = [
   "breaker",
 ];
 
+/** Every event the server lists takes the user's next sequence number, so their count = the last seq. */
 export function listedEventCount(counts: Record<CacheEventKind, number>): number {
-  return LISTED_KINDS.reduce((sum, kind) => sum + (counts[kind] ?? 0), 0);
+  return EVENT_KINDS.reduce((sum, kind) => sum + (counts[kind] ?? 0), 0);
 }
 
-export const COUNTER_KINDS: CacheEventKind[] = ["hit", "miss", "bypass", ...LISTED_KINDS];
+/** GET /api/tasks/{id} as the lab's "Read" button makes it: the task and how the cache served it (X-Cache). */
+export async function readTask(id: number): Promise<{ task: Task; cache: CacheOutcome | null }> {
+  let response: Response;
+  try {
+    response = await fetch(`/api/tasks/${id}`, { cache: "no-store" });
+  } catch {
+    throw new LabError("Couldn't reach the server. Check your connection.");
+  }
+  const body: unknown = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = (body as { error?: { message?: unknown } } | null)?.error?.message;
+    throw new LabError(typeof message === "string" ? message : `The server answered ${response.status}.`, response.status);
+  }
+  const header = response.headers.get("x-cache");
+  const cache = header === "HIT" || header === "MISS" || header === "BYPASS" ? header : null;
+  return { task: body as Task, cache };
+}
 
 /** "14:03:09" in the viewer's time zone, 24-hour. */
 export function clockTime(date: Date): string {
@@ -106,11 +130,20 @@ const OPERATION_LABELS: Record<string, string> = {
   putCreated: "create",
   putTask: "update",
   putTombstone: "delete",
+  get: "read of one task",
+  "get: not found": "read of one task: not found",
   "miss-fill": "filled on a miss",
   "miss-fill refused": "fill refused: the cache already had a newer version",
+  "putTask (already cached by a fill)": "update (already cached by a fill)",
 };
 
-export function describeDetail(detail: string | undefined): string {
+/**
+ * An event's detail in words. A write-through of a task at version 1 is its create (a create is
+ * the only write that makes version 1), whatever operation the store used for it.
+ */
+export function describeEvent(event: Pick<CacheEvent, "kind" | "detail" | "version">): string {
+  const detail = event.detail;
   if (!detail) return "";
+  if (event.kind === "write-through" && event.version === 1 && detail.startsWith("putTask")) return detail === "putTask" ? "create" : "create (already cached by a fill)";
   return OPERATION_LABELS[detail] ?? detail;
 }

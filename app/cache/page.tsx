@@ -4,6 +4,7 @@ import { connection } from "next/server";
 import { redirect } from "next/navigation";
 import { getCurrentUser } from "@/lib/auth/session";
 import CacheLab from "./CacheLab";
+import "./lab.css";
 
 export const metadata: Metadata = {
   title: "Cache lab · writethrough-tasks",

@@ -2,7 +2,7 @@ import "server-only";
 import { CircuitBreaker } from "../breaker";
 import type { BreakerState, CacheDriverName } from "../names";
 import { createMemoryDriver } from "./memory";
-import { createRedisDriver } from "./redis";
+import { createRedisClusterDriver, createRedisDriver } from "./redis";
 import { createUpstashDriver } from "./upstash";
 import { CacheUnavailableError, type CacheDriver } from "./types";
 
@@ -11,6 +11,8 @@ export type CacheConfig =
   | {
       driver: CacheDriverName;
       redisUrl?: string;
+      /** Seed nodes of a Redis Cluster: the redis driver runs on the cluster instead of one Redis. */
+      redisClusterNodes?: Array<{ host: string; port: number }>;
       upstash?: { url: string; token: string };
       prefix: string;
       ttlSeconds: number;
@@ -38,15 +40,18 @@ export type CacheOperation =
   | "getTasks"
   | "epoch"
   | "putTask"
-  | "putCreated"
   | "putTombstone"
+  | "writeTasks"
   | "putMissing"
-  | "getIndexPage"
+  | "getViewPage"
   | "startIndexBuild"
   | "addToIndexBuild"
   | "publishIndexBuild"
   | "abandonIndexBuild"
   | "dropIndex"
+  | "evictTask"
+  | "flushUser"
+  | "scratch"
   | "repair"
   | "ttls"
   | "ping"
@@ -114,8 +119,10 @@ export function createCache(config: CacheConfig): Cache | null {
     tombstoneTtlSeconds: Math.max(config.ttlSeconds, TOMBSTONE_TTL_FLOOR_SECONDS),
   };
   let driver: CacheDriver;
-  if (config.driver === "redis") {
-    if (!config.redisUrl) throw new Error("the redis cache driver needs REDIS_URL");
+  if (config.driver === "redis" && config.redisClusterNodes) {
+    driver = createRedisClusterDriver({ ...ttls, nodes: config.redisClusterNodes, prefix: config.prefix, commandTimeoutMs: config.timeoutMs });
+  } else if (config.driver === "redis") {
+    if (!config.redisUrl) throw new Error("the redis cache driver needs REDIS_URL or REDIS_CLUSTER_NODES");
     driver = createRedisDriver({ ...ttls, url: config.redisUrl, prefix: config.prefix, commandTimeoutMs: config.timeoutMs });
   } else if (config.driver === "upstash") {
     if (!config.upstash) throw new Error("the upstash cache driver needs UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN");

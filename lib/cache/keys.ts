@@ -4,22 +4,36 @@
  * slots; the prefix lets apps and test runs share a Redis. better-auth's values (sessions, API
  * keys) live under `<prefix>:auth:` and are only ever touched one key at a time.
  */
+/** The user's list views: each status, newest first and by due date. The order the scripts take them in. */
+export const VIEW_ORDER = ["all:new", "open:new", "done:new", "all:due", "open:due", "done:due"] as const;
+export type ViewName = (typeof VIEW_ORDER)[number];
+
 export type UserCacheKeys = {
   task(id: number): string;
-  /** Complete list index: sorted set of ids (score = id) plus a sentinel member. */
-  index: string;
-  /** Index being built (sorted set), ids deleted during the build (set), and the build lease. */
+  /** The views' anchor: a hash of id -> version its membership was set from, plus '_' once complete. */
+  views: string;
+  /** The six view sorted sets, in VIEW_ORDER. */
+  viewSets: string[];
+  /** Views being built (anchor and sets) and the build lease. */
   build: string;
-  buildRemoved: string;
+  buildSets: string[];
   buildLease: string;
   /** Random value that lives as long as the user's cached contents; see ENSURE_EPOCH. */
   epoch: string;
   /** Every task entry of this user matches `${taskPrefix}*`. */
   taskPrefix: string;
+  /** A cache-lab scratch value (the race demo's). */
+  scratch(name: string): string;
 };
 
 /** User ids are better-auth's random ids; anything that could break out of the hash tag is refused. */
 const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Scratch names are the lab's own: lower-case letters, digits, ':' and '-'. */
+export function assertScratchName(name: string): string {
+  if (!/^[a-z0-9:-]{1,64}$/.test(name)) throw new Error("invalid scratch key name");
+  return name;
+}
 
 export function assertUserId(userId: string): string {
   if (!USER_ID.test(userId)) throw new Error("invalid user id for a cache key");
@@ -30,12 +44,14 @@ export function userCacheKeys(prefix: string, userId: string): UserCacheKeys {
   const base = `${prefix}:{u:${assertUserId(userId)}}`;
   return {
     task: (id) => `${base}:task:${id}`,
-    index: `${base}:index`,
-    build: `${base}:index:build`,
-    buildRemoved: `${base}:index:build:removed`,
-    buildLease: `${base}:index:lease`,
+    views: `${base}:views`,
+    viewSets: VIEW_ORDER.map((v) => `${base}:views:${v}`),
+    build: `${base}:views:build`,
+    buildSets: VIEW_ORDER.map((v) => `${base}:views:build:${v}`),
+    buildLease: `${base}:views:lease`,
     epoch: `${base}:epoch`,
     taskPrefix: `${base}:task:`,
+    scratch: (name) => `${base}:lab:${assertScratchName(name)}`,
   };
 }
 
@@ -44,14 +60,14 @@ export function allTasksPattern(prefix: string): string {
   return `${prefix}:{u:*}:task:*`;
 }
 
-/** Matches every user's complete list index; `parseIndexKey` reads the owner back. */
+/** Matches every user's views anchor; `parseIndexKey` reads the owner back. */
 export function allIndexesPattern(prefix: string): string {
-  return `${prefix}:{u:*}:index`;
+  return `${prefix}:{u:*}:views`;
 }
 
 export function parseIndexKey(prefix: string, key: string): string | null {
   const head = `${prefix}:{u:`;
-  const tail = "}:index";
+  const tail = "}:views";
   if (!key.startsWith(head) || !key.endsWith(tail) || key.length <= head.length + tail.length) return null;
   const userId = key.slice(head.length, key.length - tail.length);
   return /^[A-Za-z0-9_-]{1,64}$/.test(userId) ? userId : null;
@@ -76,10 +92,7 @@ export function everythingPattern(prefix: string): string {
   return `${prefix}:*`;
 }
 
-/** Sentinel member marking a list index as complete (score 0; task ids start at 1). */
-export const INDEX_SENTINEL = "complete";
-
-/** Entries are `<version>|<task JSON>`; a tombstone is `<version>|` with nothing after the bar. */
+/** Entries are `<version>|<task JSON>`; a tombstone is `<version>|` with nothing after the bar; a floor (what an eviction leaves) is `<version>^`. */
 export function encodeEntry(version: number, json: string): string {
   return `${version}|${json}`;
 }
@@ -94,5 +107,14 @@ export function decodeEntry(raw: string | null | undefined): CachedTask {
   const version = Number(raw.slice(0, bar));
   if (bar < 1 || !Number.isSafeInteger(version)) return { state: "miss" };
   if (bar === raw.length - 1) return { state: "tombstone", version };
-  return { state: "hit", task: JSON.parse(raw.slice(bar + 1)) as Task };
+  const task = JSON.parse(raw.slice(bar + 1)) as Task;
+  // Entries cached before due dates existed have no dueOn: they had none.
+  if (task.dueOn === undefined) task.dueOn = null;
+  return { state: "hit", task };
+}
+
+/** The version a floor (`<version>^`, an evicted entry) holds back, or null when `raw` is no floor. */
+export function floorOf(raw: string | null | undefined): number | null {
+  const m = raw ? /^(\d+)\^$/.exec(raw) : null;
+  return m ? Number(m[1]) : null;
 }

@@ -1,9 +1,9 @@
 import "server-only";
 import { randomUUID } from "node:crypto";
-import type { Task } from "../tasks/schema";
-import { assertUserId, decodeEntry, encodeEntry } from "./keys";
+import { dueScore } from "../tasks/schema";
+import { assertScratchName, assertUserId, decodeEntry, encodeEntry, floorOf, VIEW_ORDER, type ViewName } from "./keys";
 import { FILLING_PREFIX, isMarker, REVOKED_VALUE } from "./scripts";
-import type { CacheDriver, CachedTask, IndexBuildStart, PutResult, UserTaskCache } from "./types";
+import type { CacheDriver, CachedTask, CacheWrite, IndexBuildStart, IndexRow, IndexSnapshot, PutResult, UserTaskCache, ViewPage } from "./types";
 import { jitteredTtl, missingTtlSeconds, type CacheTtls } from "./ttl";
 
 export type MemoryDriverOptions = CacheTtls & {
@@ -15,11 +15,80 @@ export type MemoryDriverOptions = CacheTtls & {
 
 type Slot = { raw: string; expiresAt: number };
 
-/** What one user has in the cache besides entries: the list index, a build in progress, the epoch. */
+/** One view: [position, id] pairs ascending by position (a newest-first view is read from the end). */
+class SortedView {
+  private items: Array<[number, number]> = [];
+  private readonly positionOf = new Map<number, number>();
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  /** Index of the first item whose position is >= `position`. */
+  private lowerBound(position: number): number {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.items[mid] as [number, number])[0] < position) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  add(id: number, position: number): void {
+    this.remove(id);
+    this.items.splice(this.lowerBound(position), 0, [position, id]);
+    this.positionOf.set(id, position);
+  }
+
+  remove(id: number): void {
+    const position = this.positionOf.get(id);
+    if (position === undefined) return;
+    this.items.splice(this.lowerBound(position), 1);
+    this.positionOf.delete(id);
+  }
+
+  /** Ascending, strictly after `after`. */
+  ascending(after: number | undefined, limit: number): Array<[number, number]> {
+    const start = after === undefined ? 0 : this.lowerBound(after + 0.5);
+    return this.items.slice(start, limit < 0 ? undefined : start + limit);
+  }
+
+  /** Descending, strictly before `before`. */
+  descending(before: number | undefined, limit: number): Array<[number, number]> {
+    const end = before === undefined ? this.items.length : this.lowerBound(before);
+    const start = limit < 0 ? 0 : Math.max(0, end - limit);
+    return this.items.slice(start, end).reverse();
+  }
+}
+
+/** A user's views (or views being built): id -> version of its membership, and the six views. */
+type Views = { versions: Map<number, number>; sets: Record<ViewName, SortedView> };
+
+function emptyViews(): Views {
+  return { versions: new Map(), sets: Object.fromEntries(VIEW_ORDER.map((v) => [v, new SortedView()])) as Record<ViewName, SortedView> };
+}
+
+/** As the Lua APPLY: a state lands only when newer than the one the views were last set from. */
+function applyState(views: Views, id: number, version: number, state: { done: boolean; due: number } | null): void {
+  const held = views.versions.get(id);
+  if (held !== undefined && held >= version) return;
+  for (const v of VIEW_ORDER) views.sets[v].remove(id);
+  if (state) {
+    const status = state.done ? "done" : "open";
+    views.sets["all:new"].add(id, id);
+    views.sets[`${status}:new`].add(id, id);
+    views.sets["all:due"].add(id, state.due);
+    views.sets[`${status}:due`].add(id, state.due);
+  }
+  views.versions.set(id, version);
+}
+
+/** What one user has in the cache besides entries: the views, a build in progress, the epoch. */
 type UserState = {
-  // Complete index: ids in descending order, or null when absent.
-  index: { ids: number[]; expiresAt: number } | null;
-  build: { token: string; expiresAt: number; ids: Set<number>; removed: Set<number> } | null;
+  views: (Views & { expiresAt: number }) | null;
+  build: (Views & { token: string; expiresAt: number }) | null;
   epoch: string | null;
 };
 
@@ -33,10 +102,11 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
   const entries = new Map<string, Slot>();
   const users = new Map<string, UserState>();
   const values = new Map<string, Slot>();
+  const scratch = new Map<string, Slot>();
 
   const stateOf = (userId: string): UserState => {
     let state = users.get(userId);
-    if (!state) users.set(userId, (state = { index: null, build: null, epoch: null }));
+    if (!state) users.set(userId, (state = { views: null, build: null, epoch: null }));
     return state;
   };
   const readSlot = (map: Map<string, Slot>, key: string): string | null => {
@@ -48,16 +118,15 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
     }
     return slot.raw;
   };
-  // First position in a descending array whose value is < id.
-  const positionBelow = (ids: number[], id: number) => {
-    let lo = 0;
-    let hi = ids.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((ids[mid] as number) >= id) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  /** As the Lua `compare`, on a raw value: written when absent, older or a floor at or below; unchanged when equal; refused otherwise. */
+  const compareRaw = (raw: string | null, version: number): Exclude<PutResult, "stale-epoch"> => {
+    const floor = floorOf(raw);
+    if (floor !== null) return version >= floor ? "written" : "refused";
+    const bar = raw === null ? -1 : raw.indexOf("|");
+    const held = raw === null ? NaN : Number(raw.slice(0, bar));
+    if (raw === null || bar < 1 || !Number.isSafeInteger(held)) return "written";
+    const live = bar < raw.length - 1;
+    return held < version ? "written" : held === version && live ? "unchanged" : "refused";
   };
 
   const forUser = (userId: string): UserTaskCache => {
@@ -66,13 +135,6 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
     // Looked up on every call, never kept: a flush replaces the state (and so the epoch).
     const st = () => stateOf(userId);
     const read = (id: number) => readSlot(entries, entryKey(id));
-    /** As the Lua `compare`: written when absent or older, unchanged when equal, refused when newer. */
-    const compare = (id: number, version: number): PutResult => {
-      const cur = decodeEntry(read(id));
-      if (cur.state === "miss") return "written";
-      const held = cur.state === "hit" ? cur.task.version : cur.version;
-      return held < version ? "written" : held === version && cur.state === "hit" ? "unchanged" : "refused";
-    };
     const write = (id: number, raw: string, ttlSeconds: number) => {
       const key = entryKey(id);
       entries.delete(key);
@@ -83,10 +145,10 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
         entries.delete(oldest.value);
       }
     };
-    const liveIndex = () => {
+    const liveViews = () => {
       const state = st();
-      if (state.index && state.index.expiresAt <= now()) state.index = null;
-      return state.index;
+      if (state.views && state.views.expiresAt <= now()) state.views = null;
+      return state.views;
     };
     const liveBuild = () => {
       const state = st();
@@ -96,6 +158,35 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
     const ownIds = () => {
       const head = `${userId}/`;
       return [...entries.keys()].filter((k) => k.startsWith(head)).map((k) => Number(k.slice(head.length)));
+    };
+    const evict = (id: number): boolean => {
+      const entry = decodeEntry(read(id));
+      if (entry.state !== "hit") return false;
+      write(id, `${entry.task.version}^`, options.tombstoneTtlSeconds);
+      return true;
+    };
+    const writeTasks = async (writes: CacheWrite[], epoch: string): Promise<PutResult[]> => {
+      const sameEpoch = epoch === st().epoch;
+      const views = liveViews();
+      const build = liveBuild();
+      const results = writes.map((w): PutResult => {
+        const id = "task" in w ? w.task.id : w.id;
+        const version = "task" in w ? w.task.version : w.version;
+        let result: PutResult = "stale-epoch";
+        if (sameEpoch) {
+          result = compareRaw(read(id), version);
+          if (result === "written") {
+            if ("task" in w) write(id, encodeEntry(version, JSON.stringify(w.task)), jitteredTtl(options.ttlSeconds));
+            else write(id, encodeEntry(version, ""), options.tombstoneTtlSeconds);
+          }
+        }
+        const state = "task" in w ? { done: w.task.done, due: dueScore(w.task) } : null;
+        if (views) applyState(views, id, version, state);
+        if (build) applyState(build, id, version, state);
+        return result;
+      });
+      if (views) views.expiresAt = now() + options.ttlSeconds * 1000;
+      return results;
     };
 
     return {
@@ -111,59 +202,37 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
         state.epoch ??= randomUUID();
         return state.epoch;
       },
-      async putTask(task: Task, epoch: string): Promise<PutResult> {
-        if (epoch !== st().epoch) return "stale-epoch";
-        const result = compare(task.id, task.version);
-        if (result === "written") write(task.id, encodeEntry(task.version, JSON.stringify(task)), jitteredTtl(options.ttlSeconds));
-        return result;
-      },
-      async putCreated(task: Task, epoch: string): Promise<PutResult> {
-        const result: PutResult = epoch !== st().epoch ? "stale-epoch" : compare(task.id, task.version);
-        if (result === "written") write(task.id, encodeEntry(task.version, JSON.stringify(task)), jitteredTtl(options.ttlSeconds));
-        if (decodeEntry(read(task.id)).state === "tombstone") return result;
-        const idx = liveIndex();
-        if (idx) {
-          const at = positionBelow(idx.ids, task.id);
-          if (idx.ids[at - 1] !== task.id) idx.ids.splice(at, 0, task.id);
-          idx.expiresAt = now() + options.ttlSeconds * 1000;
-        }
-        liveBuild()?.ids.add(task.id);
-        return result;
-      },
-      async putTombstone(id: number, version: number, epoch: string): Promise<PutResult> {
-        const result: PutResult = epoch !== st().epoch ? "stale-epoch" : compare(id, version);
-        if (result === "written") write(id, encodeEntry(version, ""), options.tombstoneTtlSeconds);
-        const idx = liveIndex();
-        if (idx) {
-          const at = positionBelow(idx.ids, id + 1);
-          if (idx.ids[at] === id) idx.ids.splice(at, 1);
-        }
-        liveBuild()?.removed.add(id);
-        return result;
-      },
+      writeTasks,
+      putTask: async (task, epoch) => (await writeTasks([{ task }], epoch))[0] as PutResult,
+      putTombstone: async (id, version, epoch) => (await writeTasks([{ id, version, deleted: true }], epoch))[0] as PutResult,
       async putMissing(id: number, epoch: string): Promise<PutResult> {
         if (epoch !== st().epoch) return "stale-epoch";
-        const result = compare(id, 0);
+        const result = compareRaw(read(id), 0);
         if (result === "written") write(id, encodeEntry(0, ""), missingTtlSeconds(options));
         return result;
       },
-      async getIndexPage({ beforeId, limit }): Promise<number[] | null> {
-        const idx = liveIndex();
-        if (!idx) return null;
-        const start = beforeId === undefined ? 0 : positionBelow(idx.ids, beforeId);
-        return idx.ids.slice(start, start + limit);
+      async getViewPage({ status, sort, after, limit }): Promise<ViewPage | null> {
+        const views = liveViews();
+        if (!views) return null;
+        const set = views.sets[`${status}:${sort}`];
+        const items = sort === "new" ? set.descending(after, limit) : set.ascending(after, limit);
+        return {
+          ids: items.map((i) => i[1]),
+          positions: items.map((i) => i[0]),
+          counts: { all: views.sets["all:new"].size, open: views.sets["open:new"].size, done: views.sets["done:new"].size },
+        };
       },
       async startIndexBuild(leaseMs: number): Promise<IndexBuildStart> {
-        if (liveIndex()) return { state: "exists" };
+        if (liveViews()) return { state: "exists" };
         if (liveBuild()) return { state: "busy" };
-        const build = { token: randomUUID(), expiresAt: now() + leaseMs, ids: new Set<number>(), removed: new Set<number>() };
+        const build = { ...emptyViews(), token: randomUUID(), expiresAt: now() + leaseMs };
         st().build = build;
         return { state: "started", token: build.token };
       },
-      async addToIndexBuild(token: string, ids: number[]): Promise<boolean> {
+      async addToIndexBuild(token: string, rows: IndexRow[]): Promise<boolean> {
         const b = liveBuild();
         if (!b || b.token !== token) return false;
-        for (const id of ids) b.ids.add(id);
+        for (const r of rows) applyState(b, r.id, r.version, { done: r.done, due: dueScore(r) });
         return true;
       },
       async abandonIndexBuild(token: string): Promise<boolean> {
@@ -175,8 +244,7 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
       async publishIndexBuild(token: string): Promise<boolean> {
         const b = liveBuild();
         if (!b || b.token !== token) return false;
-        const ids = [...b.ids].filter((id) => !b.removed.has(id)).sort((a, b2) => b2 - a);
-        st().index = { ids, expiresAt: now() + options.ttlSeconds * 1000 };
+        st().views = { versions: b.versions, sets: b.sets, expiresAt: now() + options.ttlSeconds * 1000 };
         st().build = null;
         return true;
       },
@@ -190,9 +258,15 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
           if (batch.length > 0) yield batch;
         }
       },
-      async readWholeIndex(): Promise<number[] | null> {
-        const idx = liveIndex();
-        return idx ? [...idx.ids] : null;
+      async readIndex(): Promise<IndexSnapshot | null> {
+        const views = liveViews();
+        if (!views) return null;
+        const snapshot: IndexSnapshot = { versions: new Map(views.versions), views: {} as IndexSnapshot["views"] };
+        for (const v of VIEW_ORDER) {
+          const set = views.sets[v];
+          snapshot.views[v] = (v.endsWith(":new") ? set.descending(undefined, -1) : set.ascending(undefined, -1)).map((i) => i[1]);
+        }
+        return snapshot;
       },
       async ttls(ids: number[]): Promise<number[]> {
         return ids.map((id) => {
@@ -201,8 +275,30 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
         });
       },
       async dropIndex(): Promise<void> {
-        st().index = null;
+        st().views = null;
         st().build = null;
+      },
+      async evictTask(id: number): Promise<boolean> {
+        return evict(id);
+      },
+      async flushUser(ids: number[]): Promise<void> {
+        const state = st();
+        state.epoch = null;
+        state.views = null;
+        state.build = null;
+        for (const id of ids) evict(id);
+      },
+      async setScratch(name: string, value: string, ttlSeconds: number): Promise<void> {
+        scratch.set(`${userId}/${assertScratchName(name)}`, { raw: value, expiresAt: now() + ttlSeconds * 1000 });
+      },
+      async getScratch(name: string): Promise<string | null> {
+        return readSlot(scratch, `${userId}/${assertScratchName(name)}`);
+      },
+      async casScratch(name: string, version: number, value: string, ttlSeconds: number) {
+        const key = `${userId}/${assertScratchName(name)}`;
+        const result = compareRaw(readSlot(scratch, key), version);
+        if (result === "written") scratch.set(key, { raw: encodeEntry(version, value), expiresAt: now() + ttlSeconds * 1000 });
+        return result;
       },
     };
   };
@@ -212,6 +308,7 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
   };
 
   const clear = () => {
+    scratch.clear();
     entries.clear();
     users.clear();
     values.clear();
@@ -232,7 +329,7 @@ export function createMemoryDriver(options: MemoryDriverOptions): CacheDriver {
       }
     },
     async *scanAllIndexes(batchSize: number) {
-      const withIndex = [...users].flatMap(([userId, state]) => (state.index && state.index.expiresAt > now() ? [userId] : []));
+      const withIndex = [...users].flatMap(([userId, state]) => (state.views && state.views.expiresAt > now() ? [userId] : []));
       for (let i = 0; i < withIndex.length; i += batchSize) yield withIndex.slice(i, i + batchSize);
     },
     async getValue(key: string): Promise<string | null> {

@@ -1,10 +1,22 @@
 import "server-only";
 import { randomUUID } from "node:crypto";
 import type { CacheDriverName } from "../names";
-import type { Task } from "../tasks/schema";
-import { allIndexesPattern, allTasksPattern, authKey, decodeEntry, everythingPattern, INDEX_SENTINEL, parseIndexKey, parseTaskKey, userCacheKeys } from "./keys";
+import { dueScore } from "../tasks/schema";
+import {
+  allIndexesPattern,
+  allTasksPattern,
+  authKey,
+  decodeEntry,
+  everythingPattern,
+  parseIndexKey,
+  parseTaskKey,
+  userCacheKeys,
+  VIEW_ORDER,
+  type UserCacheKeys,
+  type ViewName,
+} from "./keys";
 import * as scripts from "./scripts";
-import type { CacheDriver, CachedTask, IndexBuildStart, PutResult, UserTaskCache } from "./types";
+import type { CacheDriver, CachedTask, CacheWrite, IndexBuildStart, IndexRow, IndexSnapshot, PutResult, UserTaskCache, ViewPage } from "./types";
 import { jitteredTtl, missingTtlSeconds, type CacheTtls } from "./ttl";
 
 /**
@@ -33,6 +45,10 @@ function wholeSeconds(ttlSeconds: number): number {
   return Math.max(1, Math.ceil(ttlSeconds));
 }
 
+function viewKey(keys: UserCacheKeys, view: ViewName): string {
+  return keys.viewSets[VIEW_ORDER.indexOf(view)] as string;
+}
+
 function toPutResult(code: unknown): PutResult {
   const n = Number(code);
   return n === 1 ? "written" : n === 2 ? "unchanged" : n === -1 ? "stale-epoch" : "refused";
@@ -51,18 +67,31 @@ export function createScriptedDriver(name: Exclude<CacheDriverName, "memory">, t
 
   const forUser = (userId: string): UserTaskCache => {
     const keys = userCacheKeys(options.prefix, userId);
-    const membership = (id: number, version: number, json: string, op: "add" | "remove", epoch: string) =>
-      t
-        .evalScript(
-          scripts.WRITE_THROUGH_MEMBERSHIP,
-          [keys.task(id), keys.index, keys.build, keys.buildRemoved, keys.buildLease, keys.epoch],
-          [version, json, json === "" ? options.tombstoneTtlSeconds : jitteredTtl(options.ttlSeconds), id, op, options.ttlSeconds, epoch],
-        )
-        .then(toPutResult);
-    const readIndex = async (max: string, limit: number) => {
-      const ids = (await t.evalScript(scripts.READ_INDEX_PAGE, [keys.index], [max, limit])) as Array<string | number> | null;
-      return ids === null || ids === undefined ? null : ids.map(Number);
+    const writeKeys = [keys.epoch, keys.views, ...keys.viewSets, keys.build, ...keys.buildSets, keys.buildLease];
+    const writeTasks = async (writes: CacheWrite[], epoch: string): Promise<PutResult[]> => {
+      if (writes.length === 0) return [];
+      const args: Array<string | number> = [epoch, jitteredTtl(options.ttlSeconds), options.tombstoneTtlSeconds, options.ttlSeconds];
+      const taskKeys: string[] = [];
+      for (const w of writes) {
+        if ("task" in w) args.push(w.task.id, w.task.version, JSON.stringify(w.task), w.task.done ? "1" : "0", dueScore(w.task));
+        else args.push(w.id, w.version, "", "0", "0");
+        taskKeys.push(keys.task("task" in w ? w.task.id : w.id));
+      }
+      const codes = (await t.evalScript(scripts.WRITE_TASKS, [...writeKeys, ...taskKeys], args)) as unknown[];
+      return codes.map(toPutResult);
     };
+    const readView = async (view: ViewName, order: "asc" | "desc", bound: string, limit: number): Promise<ViewPage | null> => {
+      const out = (await t.evalScript(scripts.READ_VIEW, [keys.views, viewKey(keys, view), ...keys.viewSets.slice(0, 3)], [order, bound, limit])) as Array<string | number> | null;
+      if (out === null || out === undefined) return null;
+      const ids: number[] = [];
+      const positions: number[] = [];
+      for (let i = 3; i < out.length; i += 2) {
+        ids.push(Number(out[i]));
+        positions.push(Number(out[i + 1]));
+      }
+      return { ids, positions, counts: { all: Number(out[0]), open: Number(out[1]), done: Number(out[2]) } };
+    };
+    const buildKeys = [keys.buildLease, keys.build, ...keys.buildSets];
     return {
       userId,
       async getTask(id: number): Promise<CachedTask> {
@@ -75,38 +104,31 @@ export function createScriptedDriver(name: Exclude<CacheDriverName, "memory">, t
       async epoch(): Promise<string> {
         return String(await t.evalScript(scripts.ENSURE_EPOCH, [keys.epoch], [randomUUID()]));
       },
-      async putTask(task: Task, epoch: string): Promise<PutResult> {
-        const code = await t.evalScript(
-          scripts.PUT_TASK,
-          [keys.task(task.id), keys.epoch],
-          [task.version, JSON.stringify(task), jitteredTtl(options.ttlSeconds), epoch],
-        );
-        return toPutResult(code);
-      },
-      putCreated: (task, epoch) => membership(task.id, task.version, JSON.stringify(task), "add", epoch),
-      putTombstone: (id, version, epoch) => membership(id, version, "", "remove", epoch),
+      writeTasks,
+      putTask: async (task, epoch) => (await writeTasks([{ task }], epoch))[0] as PutResult,
+      putTombstone: async (id, version, epoch) => (await writeTasks([{ id, version, deleted: true }], epoch))[0] as PutResult,
       async putMissing(id: number, epoch: string): Promise<PutResult> {
-        // PUT_TASK with version 0 and no body: "0|", a tombstone below every real version.
-        return toPutResult(await t.evalScript(scripts.PUT_TASK, [keys.task(id), keys.epoch], [0, "", missingTtlSeconds(options), epoch]));
+        return toPutResult(await t.evalScript(scripts.PUT_MISSING, [keys.task(id), keys.epoch], [0, missingTtlSeconds(options), epoch]));
       },
-      getIndexPage: ({ beforeId, limit }) => readIndex(beforeId === undefined ? "+inf" : `(${beforeId}`, limit),
+      getViewPage: ({ status, sort, after, limit }) =>
+        sort === "new"
+          ? readView(`${status}:new`, "desc", after === undefined ? "+inf" : `(${after}`, limit)
+          : readView(`${status}:due`, "asc", after === undefined ? "-inf" : `(${after}`, limit),
       async startIndexBuild(leaseMs: number): Promise<IndexBuildStart> {
         const token = randomUUID();
-        const state = await t.evalScript(scripts.START_INDEX_BUILD, [keys.index, keys.build, keys.buildRemoved, keys.buildLease], [token, leaseMs]);
+        const state = await t.evalScript(scripts.START_INDEX_BUILD, [keys.views, keys.buildLease, keys.build, ...keys.buildSets], [token, leaseMs]);
         return state === "started" ? { state, token } : { state: state === "exists" ? "exists" : "busy" };
       },
-      async addToIndexBuild(token: string, ids: number[]): Promise<boolean> {
-        return Number(await t.evalScript(scripts.ADD_TO_INDEX_BUILD, [keys.build, keys.buildLease], [token, ...ids])) === 1;
+      async addToIndexBuild(token: string, rows: IndexRow[]): Promise<boolean> {
+        const args: Array<string | number> = [token];
+        for (const r of rows) args.push(r.id, r.version, r.done ? "1" : "0", dueScore(r));
+        return Number(await t.evalScript(scripts.ADD_TO_INDEX_BUILD, buildKeys, args)) === 1;
       },
       async abandonIndexBuild(token: string): Promise<boolean> {
-        return Number(await t.evalScript(scripts.ABANDON_INDEX_BUILD, [keys.build, keys.buildRemoved, keys.buildLease], [token])) === 1;
+        return Number(await t.evalScript(scripts.ABANDON_INDEX_BUILD, buildKeys, [token])) === 1;
       },
       async publishIndexBuild(token: string): Promise<boolean> {
-        const code = await t.evalScript(
-          scripts.PUBLISH_INDEX_BUILD,
-          [keys.index, keys.build, keys.buildRemoved, keys.buildLease],
-          [token, INDEX_SENTINEL, options.ttlSeconds],
-        );
+        const code = await t.evalScript(scripts.PUBLISH_INDEX_BUILD, [...buildKeys, keys.views, ...keys.viewSets], [token, options.ttlSeconds]);
         return Number(code) === 1;
       },
       async *scanEntries(batchSize: number) {
@@ -119,9 +141,39 @@ export function createScriptedDriver(name: Exclude<CacheDriverName, "memory">, t
           yield found.map((key, i) => ({ id: Number(key.slice(keys.taskPrefix.length)), entry: decodeEntry(raw[i]) }));
         } while (cursor !== "0");
       },
-      readWholeIndex: () => readIndex("+inf", -1),
+      async readIndex(): Promise<IndexSnapshot | null> {
+        const pages = await Promise.all(
+          VIEW_ORDER.map((view) => readView(view, view.endsWith(":new") ? "desc" : "asc", view.endsWith(":new") ? "+inf" : "-inf", -1)),
+        );
+        const versions = (await t.evalScript(scripts.READ_INDEX_VERSIONS, [keys.views], [])) as Array<string | number> | null;
+        if (!versions || pages.some((p) => p === null)) return null;
+        const snapshot: IndexSnapshot = { versions: new Map(), views: {} as IndexSnapshot["views"] };
+        for (let i = 0; i < versions.length; i += 2) if (versions[i] !== "_") snapshot.versions.set(Number(versions[i]), Number(versions[i + 1]));
+        VIEW_ORDER.forEach((view, i) => (snapshot.views[view] = (pages[i] as ViewPage).ids));
+        return snapshot;
+      },
       ttls: (ids) => (ids.length === 0 ? Promise.resolve([]) : t.ttls(ids.map((id) => keys.task(id)))),
-      dropIndex: () => t.del([keys.index, keys.build, keys.buildRemoved, keys.buildLease]),
+      dropIndex: () => t.del([keys.views, ...keys.viewSets, keys.build, ...keys.buildSets, keys.buildLease]),
+      async evictTask(id: number): Promise<boolean> {
+        return Number(await t.evalScript(scripts.EVICT_TASKS, [keys.task(id)], [options.tombstoneTtlSeconds])) === 1;
+      },
+      async flushUser(ids: number[]): Promise<void> {
+        // The epoch first: anything prepared before the flush is refused from here on, so evicting
+        // afterwards can't be undone by a write that read Postgres before it.
+        await t.del([keys.epoch, keys.views, ...keys.viewSets, keys.build, ...keys.buildSets, keys.buildLease]);
+        for (let i = 0; i < ids.length; i += 500) {
+          const chunk = ids.slice(i, i + 500);
+          await t.evalScript(scripts.EVICT_TASKS, chunk.map((id) => keys.task(id)), [options.tombstoneTtlSeconds]);
+        }
+      },
+      async setScratch(name: string, value: string, ttlSeconds: number): Promise<void> {
+        await t.set(keys.scratch(name), value, { ttlSeconds: wholeSeconds(ttlSeconds) });
+      },
+      getScratch: async (name) => t.get(keys.scratch(name)),
+      async casScratch(name: string, version: number, value: string, ttlSeconds: number) {
+        const code = Number(await t.evalScript(scripts.CAS_SCRATCH, [keys.scratch(name)], [version, value, wholeSeconds(ttlSeconds)]));
+        return code === 1 ? "written" : code === 2 ? "unchanged" : "refused";
+      },
     };
   };
 

@@ -1,6 +1,7 @@
 import "server-only";
 import type { CacheDriverName } from "../names";
-import type { Task } from "../tasks/schema";
+import type { Task, TaskCounts, TaskSort, TaskStatus } from "../tasks/schema";
+import type { ViewName } from "./keys";
 
 /** What the cache holds for one task id. */
 export type CachedTask =
@@ -25,6 +26,23 @@ export type IndexBuildStart =
   /** Another caller (maybe another instance) is building it; read Postgres meanwhile. */
   | { state: "busy" };
 
+/** One task's place in the views: live (with what it sorts by) or deleted. */
+export type CacheWrite = { task: Task } | { id: number; version: number; deleted: true };
+
+/** A row a views build reads from Postgres. */
+export type IndexRow = Pick<Task, "id" | "version" | "done" | "dueOn">;
+
+/** One page of a view: ids in the view's order, each with its position (the cursor to continue after it), and the user's counts. */
+export type ViewPage = { ids: number[]; positions: number[]; counts: TaskCounts };
+
+/** What the views hold, whole: for audits and tests only. */
+export type IndexSnapshot = {
+  /** id -> the version its membership was last set from (deleted ids included). */
+  versions: Map<number, number>;
+  /** Each view's ids in its order. */
+  views: Record<ViewName, number[]>;
+};
+
 /**
  * One user's task cache: the cache protocol, in task terms. Every key lives under that user's hash
  * tag (`<prefix>:{u:<userId>}:...`), so a script touching several of them stays in one Redis
@@ -34,8 +52,9 @@ export type IndexBuildStart =
  *
  * Entries carry the task's version. Every write is a compare-and-set: it lands only when the key is
  * absent or holds an older version (a tombstone included), so the cache never goes backwards.
- * The list index is a set of the user's ids ordered newest first; it is served only when complete.
- * The epoch, the index build lease and the index itself are the user's own.
+ * The user's list views (all / open / done, newest first and by due date) are written through by
+ * the same atomic step as the entries, version-guarded per id, and served only when complete;
+ * counts come from them in O(1). The epoch, the build lease and the views are the user's own.
  */
 export interface UserTaskCache {
   readonly userId: string;
@@ -52,46 +71,41 @@ export interface UserTaskCache {
    */
   epoch(): Promise<string>;
 
-  /** Stores `task` unless the key already holds the same or a newer version (or a tombstone at ≥ that version), or the epoch differs. */
+  /**
+   * Writes tasks and tombstones through, in one atomic step: each entry is a compare-and-set (it
+   * lands unless the key holds the same or a newer version, a tombstone at ≥ that version, or a
+   * floor above it; and only in `epoch`), and, whatever that outcome, each item's state is applied
+   * to the complete views and to views being built, unless they already reflect a version as new.
+   * Results in the order given.
+   */
+  writeTasks(writes: CacheWrite[], epoch: string): Promise<PutResult[]>;
+
+  /** writeTasks of one live task: a write-through, a fill or a repair. */
   putTask(task: Task, epoch: string): Promise<PutResult>;
 
-  /**
-   * Write-through of a create: puts the task (compare-and-set as putTask) and adds its id to the list
-   * index when the index is complete, and to an index being built (unless the entry is already a
-   * tombstone). The index changes even when the entry write is refused. One atomic step.
-   */
-  putCreated(task: Task, epoch: string): Promise<PutResult>;
-
-  /**
-   * Write-through of a delete: replaces the entry by a tombstone at `version` (compare-and-set) and
-   * removes the id from the list index and from an index being built, even when the entry write is
-   * refused. One atomic step.
-   */
+  /** writeTasks of one tombstone at `version` (the deleted state's): the id leaves every view. */
   putTombstone(id: number, version: number, epoch: string): Promise<PutResult>;
 
   /**
    * Negative entry for an id Postgres does not have (for this user): a tombstone at version 0, with
    * a short TTL, written only where nothing is cached. Any create or restore of that id carries a
-   * version ≥ 1 and so outranks it through the ordinary compare-and-set; the list index is not touched.
+   * version ≥ 1 and so outranks it through the ordinary compare-and-set; the views are not touched.
    */
   putMissing(id: number, epoch: string): Promise<PutResult>;
 
   /**
-   * Returns up to `limit` ids from the complete list index, newest first, strictly below `beforeId`
-   * when given; `null` when no complete index exists (a miss).
+   * One page of a complete view, `limit` ids at most, after `after` (a position this view returned)
+   * when given, plus the user's counts; null when the views are not complete (a miss).
    */
-  getIndexPage(args: { beforeId?: number; limit: number }): Promise<number[] | null>;
+  getViewPage(args: { status: TaskStatus; sort: TaskSort; after?: number; limit: number }): Promise<ViewPage | null>;
 
-  /** Takes the build lease for the list index (valid for `leaseMs`), or says why not. */
+  /** Takes the build lease for the views (valid for `leaseMs`), or says why not. */
   startIndexBuild(leaseMs: number): Promise<IndexBuildStart>;
 
-  /** Adds ids read from Postgres to the index being built. Returns false when the lease was lost (stop building). */
-  addToIndexBuild(token: string, ids: number[]): Promise<boolean>;
+  /** Applies rows read from Postgres to the views being built. Returns false when the lease was lost (stop building). */
+  addToIndexBuild(token: string, rows: IndexRow[]): Promise<boolean>;
 
-  /**
-   * Publishes the built index, minus every id deleted while it was being built. Returns false (and
-   * publishes nothing) when the lease was lost.
-   */
+  /** Publishes the built views. Returns false (and publishes nothing) when the lease was lost. */
   publishIndexBuild(token: string): Promise<boolean>;
 
   /** Gives up a build this token holds (its Postgres read failed), so nobody waits for its lease to run out. False when the lease was no longer its. */
@@ -104,14 +118,30 @@ export interface UserTaskCache {
    */
   scanEntries(batchSize: number): AsyncGenerator<Array<{ id: number; entry: CachedTask }>>;
 
-  /** Every id in the complete list index, newest first; null when no complete index exists. For audits. */
-  readWholeIndex(): Promise<number[] | null>;
+  /** The complete views, whole; null when they are not complete. For audits and tests. */
+  readIndex(): Promise<IndexSnapshot | null>;
 
-  /** Drops the list index (and any build in progress), so the next list read rebuilds it. */
+  /** Drops the views (and any build in progress), so the next list read rebuilds them. */
   dropIndex(): Promise<void>;
 
   /** Seconds each entry has left, in the order asked; -2 when absent. For the cache lab page. */
   ttls(ids: number[]): Promise<number[]>;
+
+  /**
+   * Evicts a live entry: it becomes a floor at its version, which reads as a miss but refuses any
+   * older version (so a slow fill can't put one back). False for a tombstone or an absent entry.
+   */
+  evictTask(id: number): Promise<boolean>;
+
+  /** "Flush my cache": ends the epoch (writes prepared before it are refused), drops the views and evicts the entries of `ids` as evictTask does. */
+  flushUser(ids: number[]): Promise<void>;
+
+  /** Cache-lab scratch values under this user's hash tag: a plain SET and GET, no protocol (the race demo's naive path). */
+  setScratch(name: string, value: string, ttlSeconds: number): Promise<void>;
+  getScratch(name: string): Promise<string | null>;
+
+  /** The entries' versioned compare-and-set on a scratch key (the race demo's real path); the value is stored as `<version>|<value>`. */
+  casScratch(name: string, version: number, value: string, ttlSeconds: number): Promise<Exclude<PutResult, "stale-epoch">>;
 }
 
 /**
@@ -131,7 +161,7 @@ export interface CacheDriver {
    */
   scanAllEntries(batchSize: number): AsyncGenerator<Array<{ userId: string; id: number; entry: CachedTask }>>;
 
-  /** The users that have a complete list index, in batches as above (a user may appear twice). For the whole-store audit: it walks the whole keyspace. */
+  /** The users that have complete views, in batches as above (a user may appear twice). For the whole-store audit: it walks the whole keyspace. */
   scanAllIndexes(batchSize: number): AsyncGenerator<string[]>;
 
   // ---- auth values: better-auth's sessions and our API-key lookups, one key at a time ----------

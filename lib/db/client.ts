@@ -30,8 +30,8 @@ export type DatabaseConfig =
 export type Database = {
   kind: DatabaseConfig["kind"];
   db: Db;
-  /** Statements issued through `db` since open: the store's, better-auth's, everyone's (bench and tests read it). */
-  readonly statements: { count: number };
+  /** Statements and transactions issued through `db` since open: the store's, better-auth's, everyone's (bench and tests read it). */
+  readonly statements: { count: number; transactions: number };
   /** Applies the committed migrations in drizzle/ (idempotent; serialised across processes on Postgres). */
   migrate(): Promise<void>;
   /** Round trip to the database, outside the breaker; throws when it is unreachable. */
@@ -62,6 +62,16 @@ function countingLogger(statements: { count: number }) {
   };
 }
 
+/** Counts each `db.transaction()` (a nested one, a savepoint, runs on the transaction's own handle and isn't counted). */
+function countTransactions(db: Db, statements: { transactions: number }): Db {
+  const begin = db.transaction.bind(db);
+  db.transaction = ((...args: Parameters<Db["transaction"]>) => {
+    statements.transactions++;
+    return begin(...args);
+  }) as Db["transaction"];
+  return db;
+}
+
 export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   if (config.kind === "postgres") return openPostgres(config);
   return openPglite(config);
@@ -88,8 +98,8 @@ async function openPostgres(config: Extract<DatabaseConfig, { kind: "postgres" }
     breakerFailures: config.breakerFailures ?? 3,
     breakerCooldownMs: config.breakerCooldownMs ?? 1000,
   });
-  const statements = { count: 0 };
-  const db = drizzle(pool.client, { schema, logger: countingLogger(statements) }) as unknown as Db;
+  const statements = { count: 0, transactions: 0 };
+  const db = countTransactions(drizzle(pool.client, { schema, logger: countingLogger(statements) }), statements);
   return {
     kind: "postgres",
     db,
@@ -140,8 +150,8 @@ async function openPglite(config: Extract<DatabaseConfig, { kind: "pglite" }>): 
     mkdirSync(dataDir, { recursive: true });
   }
   const client = await PGlite.create(dataDir);
-  const statements = { count: 0 };
-  const db = drizzle(client, { schema, logger: countingLogger(statements) }) as unknown as Db;
+  const statements = { count: 0, transactions: 0 };
+  const db = countTransactions(drizzle(client, { schema, logger: countingLogger(statements) }), statements);
   return {
     kind: "pglite",
     db,

@@ -1,6 +1,6 @@
 import "server-only";
 import { sql } from "drizzle-orm";
-import { boolean, check, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp } from "drizzle-orm/pg-core";
+import { boolean, check, date, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp } from "drizzle-orm/pg-core";
 import type { Task } from "../tasks/schema";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
@@ -127,6 +127,8 @@ export const tasks = pgTable(
     title: text("title").notNull(),
     done: boolean("done").notNull().default(false),
     version: integer("version").notNull().default(1),
+    /** The calendar day it is due (no time, no zone), or null. */
+    dueOn: date("due_on", { mode: "string" }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     /** Set by a delete (which bumps the version); a deleted row is absent from every read until restored or purged. */
@@ -135,6 +137,10 @@ export const tasks = pgTable(
   (t) => [
     index("tasks_user_id_id_idx").on(t.userId, t.id.desc()),
     index("tasks_deleted_at_idx").on(t.deletedAt).where(sql`${t.deletedAt} is not null`),
+    // The Postgres side of the views, for when the cache can't answer: live rows by status, and by due date.
+    index("tasks_user_id_done_id_idx").on(t.userId, t.done, t.id.desc()).where(sql`${t.deletedAt} is null`),
+    index("tasks_user_id_due_on_id_idx").on(t.userId, t.dueOn, t.id).where(sql`${t.deletedAt} is null`),
+    check("tasks_due_on_range", sql`${t.dueOn} between '2000-01-01' and '2100-12-31'`),
     check("tasks_title_length", sql`char_length(${t.title}) between 1 and 500`),
     check("tasks_title_trimmed", sql`${t.title} = btrim(${t.title}, E' \\t\\n\\r')`),
     check("tasks_title_no_control_chars", sql`${t.title} !~ '[\\x01-\\x1f\\x7f-\\x9f]'`),
@@ -191,4 +197,8 @@ export const idempotencyKeys = pgTable(
 );
 
 /** What a replay needs: the task after the write (create, update), or the deleted task's id and last version. */
-export type IdempotentResponse = { task: Task } | { deleted: { id: number; version: number } };
+export type IdempotentResponse =
+  | { task: Task }
+  | { deleted: { id: number; version: number } }
+  /** A batch: the tasks it left (complete, reopen, restore), or the ids it deleted with their deleted versions. */
+  | { batch: { tasks: Task[] } | { deleted: Array<{ id: number; version: number }> } };

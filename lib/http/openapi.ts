@@ -3,7 +3,7 @@ import { z } from "zod";
 import { BREAKER_STATES, CACHE_DRIVER_CHOICES } from "../names";
 import { STATUS_BY_CODE, type TaskErrorCode } from "../tasks/errors";
 import { createApiKeySchema } from "../auth/apiKeys";
-import { createTaskSchema, LIST_LIMIT_MAX, taskResponseSchema, TITLE_MAX_CHARS, updateTaskSchema } from "../tasks/schema";
+import { BATCH_MAX_IDS, batchSchema, createTaskSchema, LIST_LIMIT_MAX, taskResponseSchema, TITLE_MAX_CHARS, updateTaskSchema } from "../tasks/schema";
 
 /**
  * GET /api/openapi.json: an OpenAPI 3.1 description built from the same zod schemas the routes
@@ -25,7 +25,9 @@ const errorSchema = z.strictObject({
     issues: z.array(z.strictObject({ path: z.string(), message: z.string() })).optional(),
   }),
 });
-const pageSchema = z.strictObject({ tasks: z.array(taskResponseSchema), nextCursor: z.string().regex(/^[1-9][0-9]*$/).nullable() });
+const countsSchema = z.strictObject({ all: z.number().int().min(0), open: z.number().int().min(0), done: z.number().int().min(0) });
+const pageSchema = z.strictObject({ tasks: z.array(taskResponseSchema), nextCursor: z.string().regex(/^[1-9][0-9]*$/).nullable(), counts: countsSchema });
+const batchResultSchema = z.union([z.strictObject({ tasks: z.array(taskResponseSchema) }), z.strictObject({ ids: z.array(z.number().int().min(1)) })]);
 const healthSchema = z.strictObject({
   status: z.enum(["ok", "degraded", "down"]),
   db: z.strictObject({ ok: z.boolean(), latencyMs: z.number().nullable(), breaker: z.enum(BREAKER_STATES).nullable() }),
@@ -113,13 +115,26 @@ export function openApiDocument() {
     paths: {
       "/api/tasks": {
         get: {
-          summary: "List tasks, newest first",
+          summary: "List tasks: a view (all, open or done), newest first or by due date, with counts",
           parameters: [
             { name: "limit", in: "query", required: false, schema: { type: "string", pattern: "^[1-9][0-9]{0,2}$" }, description: `1..${LIST_LIMIT_MAX}, default 50.` },
-            { name: "cursor", in: "query", required: false, schema: { type: "string", pattern: "^[1-9][0-9]{0,9}$" }, description: "A nextCursor from an earlier page." },
+            { name: "cursor", in: "query", required: false, schema: { type: "string", pattern: "^[1-9][0-9]{0,15}$" }, description: "A nextCursor from an earlier page of the same view." },
+            { name: "status", in: "query", required: false, schema: { type: "string", enum: ["all", "open", "done"] }, description: "Which tasks: all (default), open or done." },
+            {
+              name: "sort",
+              in: "query",
+              required: false,
+              schema: { type: "string", enum: ["new", "due"] },
+              description: "new (default): newest first. due: dated tasks by due date, then id; undated ones last.",
+            },
           ],
           security: signedIn,
-          responses: { "200": { ...jsonBody(ref("TaskPage"), "A page of your tasks."), headers: cacheHeader }, "400": error("Bad limit, cursor or unknown parameter."), ...needsCredential, ...unavailable },
+          responses: {
+            "200": { ...jsonBody(ref("TaskPage"), "A page of your tasks, and how many you have in all, open and done."), headers: cacheHeader },
+            "400": error("Bad limit, cursor, status, sort or unknown parameter."),
+            ...needsCredential,
+            ...unavailable,
+          },
         },
         post: {
           summary: "Create a task",
@@ -199,6 +214,25 @@ export function openApiDocument() {
             ...crossOrigin,
             "404": error("No task of yours deleted in the last 30 days with that id."),
             "409": error("The task is not deleted."),
+            ...keyReused,
+            ...limited,
+            ...unavailable,
+          },
+        },
+      },
+      "/api/tasks/batch": {
+        post: {
+          summary: `One operation on 1..${BATCH_MAX_IDS} of your tasks: complete, reopen, delete or restore, all or nothing`,
+          security: signedIn,
+          parameters: [idempotencyKey],
+          requestBody: { required: true, content: { "application/json": { schema: ref("Batch") } } },
+          responses: {
+            "200": { ...jsonBody(ref("BatchResult"), "The tasks as the batch left them (complete, reopen, restore), or the ids it deleted."), headers: replayed },
+            ...writeBodyErrors,
+            ...needsCredential,
+            ...crossOrigin,
+            "404": error("One or more ids are not tasks of yours (live ones; for restore, deleted in the last 30 days). Nothing was changed."),
+            "409": error("A restore named a task that is not deleted. Nothing was changed."),
             ...keyReused,
             ...limited,
             ...unavailable,
@@ -345,6 +379,8 @@ export function openApiDocument() {
       schemas: {
         Task: json(taskResponseSchema),
         TaskPage: json(pageSchema),
+        Batch: json(batchSchema, "input"),
+        BatchResult: json(batchResultSchema),
         CreateTask: json(createTaskSchema, "input"),
         UpdateTask: json(updateTaskSchema, "input"),
         Error: json(errorSchema),

@@ -23,6 +23,9 @@ import { baseSecurityHeaders, HSTS_VALUE, httpsBy, NON_DOCUMENT_CSP } from "./se
 export const API_ROUTES: ReadonlyArray<{ route: string; methods: readonly string[]; staticFile?: true }> = [
   { route: "/api/auth/[...all]", methods: ["GET", "POST"] },
   { route: "/api/cache/audit", methods: ["GET"] },
+  { route: "/api/cache/evict", methods: ["POST"] },
+  { route: "/api/cache/flush", methods: ["POST"] },
+  { route: "/api/cache/race", methods: ["POST"] },
   { route: "/api/cache/repair", methods: ["GET", "POST"] },
   { route: "/api/cache/state", methods: ["GET"] },
   { route: "/api/health", methods: ["GET"] },
@@ -35,6 +38,7 @@ export const API_ROUTES: ReadonlyArray<{ route: string; methods: readonly string
   { route: "/api/tasks", methods: ["GET", "POST"] },
   { route: "/api/tasks/[id]", methods: ["DELETE", "GET", "PATCH"] },
   { route: "/api/tasks/[id]/restore", methods: ["POST"] },
+  { route: "/api/tasks/batch", methods: ["POST"] },
 ];
 
 /** The methods Next.js builds a route handler call for; any other one on a page is refused here. */

@@ -2,6 +2,7 @@ import "server-only";
 import type { UserTaskStore, WriteCommand, WriteOutcome } from "../store/userTasks";
 import { TaskError } from "../tasks/errors";
 import {
+  batchSchema,
   createTaskSchema,
   LIST_LIMIT_DEFAULT,
   PG_INT_MAX,
@@ -57,8 +58,8 @@ export function listTasks(tasksFor: TasksFor, req: Request): Promise<Response> {
   return handle(async () => {
     const tasks = await tasksFor(req);
     const query = parseWith(listQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
-    const page = await tasks.list({ limit: query.limit ?? LIST_LIMIT_DEFAULT, cursor: query.cursor });
-    return json({ tasks: page.tasks, nextCursor: page.nextCursor }, { headers: { "X-Cache": page.cache } });
+    const page = await tasks.list({ limit: query.limit ?? LIST_LIMIT_DEFAULT, cursor: query.cursor, status: query.status, sort: query.sort });
+    return json({ tasks: page.tasks, nextCursor: page.nextCursor, counts: page.counts }, { headers: { "X-Cache": page.cache } });
   });
 }
 
@@ -84,6 +85,7 @@ async function written(tasks: UserTaskStore, key: string | undefined, command: W
   if (key !== undefined) return tasks.write(key, command);
   if (command.op === "create") return { status: 201, task: await tasks.create(command.input), replayed: false };
   if (command.op === "update") return { status: 200, task: await tasks.update(command), replayed: false };
+  if (command.op !== "delete") throw new Error(`written() does not take ${command.op}`);
   await tasks.remove(command);
   return { status: 204, task: null, replayed: false };
 }
@@ -151,6 +153,20 @@ export function restoreTask(tasksFor: TasksFor, req: Request, rawId: string): Pr
     const outcome = key !== undefined ? await tasks.write(key, { op: "restore", id }) : { task: await tasks.restore(id), replayed: false, status: 200 as const };
     const task = outcome.task as Task;
     return json(task, { headers: { ETag: etagOf(task), ...replayHeader(outcome) } });
+  });
+}
+
+/** POST /api/tasks/batch: one operation on up to 500 of the caller's tasks, all or nothing. */
+export function batchTasks(tasksFor: TasksFor, req: Request): Promise<Response> {
+  return handle(async () => {
+    const tasks = await tasksFor(req);
+    const key = idempotencyKeyFrom(req);
+    const input = parseWith(batchSchema, await readJsonBody(req));
+    if (key !== undefined) {
+      const outcome = await tasks.write(key, { op: "batch", batch: input.op, ids: [...new Set(input.ids)] });
+      return json(outcome.batch, { headers: replayHeader(outcome) });
+    }
+    return json(await tasks.batch(input));
   });
 }
 

@@ -1,19 +1,25 @@
 import "server-only";
 import { createHash } from "node:crypto";
 import { MAX_CACHE_WRITE_AGE_MS, type Cache, type CacheOperation } from "../cache";
-import type { PutResult, UserTaskCache } from "../cache/types";
+import type { CacheWrite, PutResult, UserTaskCache, ViewPage } from "../cache/types";
 import type { CacheEventFields, CacheEventKind } from "../cacheEvents";
 import { mayHaveCommitted } from "../db/errors";
 import { databaseBudgetLeftMs, spendDatabaseBudget } from "../db/guard";
 import { isTaskError, TaskError } from "../tasks/errors";
 import * as queries from "../tasks/queries";
-import { PG_INT_MAX, type CreateTaskInput, type Task, type TaskPatch } from "../tasks/schema";
+import { dueScore, PG_INT_MAX, type BatchInput, type CreateTaskInput, type Task, type TaskCounts, type TaskPatch, type TaskSort, type TaskStatus } from "../tasks/schema";
 import type { TaskStore } from "./taskStore";
 
 /** How a read was served: from the cache, filled from Postgres into the cache, or Postgres alone. */
 export type CacheOutcome = "HIT" | "MISS" | "BYPASS";
 
-export type TaskPage = { tasks: Task[]; nextCursor: string | null; cache: CacheOutcome };
+export type TaskPage = { tasks: Task[]; nextCursor: string | null; counts: TaskCounts; cache: CacheOutcome };
+
+/** Which view of the user's tasks a list reads, and where it continues. */
+export type ListArgs = { limit: number; cursor?: number; status?: TaskStatus; sort?: TaskSort };
+
+/** What a batch answers: the tasks it left, or the ids it deleted. */
+export type BatchOutcome = { tasks: Task[] } | { ids: number[] };
 
 const INDEX_LEASE_MS = 30_000;
 const INDEX_BUILD_CHUNK = 2_000;
@@ -51,17 +57,25 @@ export class UserTaskStore {
   async get(id: number): Promise<{ task: Task; cache: CacheOutcome }> {
     try {
       const result = await this.bounded(() => this.readOne(id));
-      this.record(result.cache === "HIT" ? "hit" : result.cache === "MISS" ? "miss" : "bypass");
+      // A miss was recorded when it was found, before its fill.
+      if (result.cache !== "MISS") this.record(result.cache === "HIT" ? "hit" : "bypass", { taskId: id, version: result.task.version, detail: "get" });
       return result;
     } catch (err) {
-      if (isTaskError(err) && err.code === "not_found") this.record(this.slot ? "hit" : "bypass");
+      if (isTaskError(err) && err.code === "not_found" && !(err as { missRecorded?: boolean }).missRecorded) {
+        this.record(this.slot ? "hit" : "bypass", { taskId: id, detail: "get: not found" });
+      }
       throw err;
     }
   }
 
-  async list(args: { limit: number; cursor?: number }): Promise<TaskPage> {
-    const page = await this.bounded(() => this.readPage(args));
-    this.record(page.cache === "HIT" ? "hit" : page.cache === "MISS" ? "miss" : "bypass");
+  /** One page of a view (default: all tasks, newest first) and the user's counts. */
+  async list(args: ListArgs): Promise<TaskPage> {
+    const view = { status: args.status ?? "all", sort: args.sort ?? "new" } as const;
+    const page = await this.bounded(() => this.readPage({ ...args, ...view }));
+    // A miss was recorded when it was found, before its fills.
+    if (page.cache !== "MISS") {
+      this.record(page.cache === "HIT" ? "hit" : "bypass", { detail: `list ${view.status}${view.sort === "due" ? " by due date" : ""}: ${page.tasks.length} tasks` });
+    }
     return page;
   }
 
@@ -72,8 +86,9 @@ export class UserTaskStore {
         const entry = await this.run(cache, "getTask", (s) => s.getTask(id), id);
         if (entry.state === "hit") return { task: entry.task, cache: "HIT" };
         if (entry.state === "tombstone") throw notFound(id);
+        this.record("miss", { taskId: id, detail: "get: not cached, reading Postgres" });
         const task = await this.store.flights.do(`${this.userId}/task:${id}`, () => this.fillOne(cache, id));
-        if (!task) throw notFound(id);
+        if (!task) throw Object.assign(notFound(id), { missRecorded: true });
         return { task, cache: "MISS" };
       } catch (err) {
         if (isTaskError(err)) throw err;
@@ -85,30 +100,47 @@ export class UserTaskStore {
     return { task, cache: "BYPASS" };
   }
 
-  private async readPage({ limit, cursor }: { limit: number; cursor?: number }): Promise<TaskPage> {
+  private async readPage({ limit, cursor, status, sort }: Required<Omit<ListArgs, "cursor">> & { cursor?: number }): Promise<TaskPage> {
     const cache = await this.usableCache();
     let outcome: CacheOutcome = "BYPASS";
     if (cache) {
       try {
-        const page = { beforeId: cursor, limit: limit + 1 };
-        let ids = await this.run(cache, "getIndexPage", (s) => s.getIndexPage(page));
-        if (ids) return await this.pageFromIndex(cache, ids, limit, "HIT");
-        // Cold list: build the index (one build per instance; across instances a lease), then
-        // serve from it, so the page reflects every write acknowledged before this read began.
+        const args = { status, sort, after: cursor, limit: limit + 1 };
+        let view = await this.run(cache, "getViewPage", (s) => s.getViewPage(args));
+        if (view) return await this.pageFromView(cache, view, { limit, status }, "HIT");
+        this.record("miss", { detail: `list ${status}: views not cached, building them from Postgres` });
+        // Cold list: build the views (one build per instance; across instances a lease), then
+        // serve from them, so the page reflects every write acknowledged before this read began.
         await this.store.flights.do(`${this.userId}/index`, () => this.buildIndex(cache));
-        ids = await this.run(cache, "getIndexPage", (s) => s.getIndexPage(page));
-        if (ids) return await this.pageFromIndex(cache, ids, limit, "MISS");
+        view = await this.run(cache, "getViewPage", (s) => s.getViewPage(args));
+        if (view) return await this.pageFromView(cache, view, { limit, status }, "MISS", true);
         outcome = "MISS";
       } catch (err) {
         if (isTaskError(err)) throw err;
       }
     }
     // No cache, a failing one, or another instance's build still running: Postgres answers.
-    const rows = await this.store.db(() => queries.listTasks(this.store.database.db, { userId: this.userId, beforeId: cursor, limit: limit + 1 }));
-    return { ...toPage(rows, limit), cache: outcome };
+    const db = this.store.database.db;
+    const [rows, counts] = await Promise.all([
+      this.store.db(() => queries.listTasks(db, { userId: this.userId, status, sort, after: cursor, limit: limit + 1 })),
+      this.store.db(() => queries.countTasks(db, { userId: this.userId })),
+    ]);
+    return { ...toPage(rows, limit, sort), counts, cache: outcome };
   }
 
   // ---- writes ------------------------------------------------------------------------------
+
+  /**
+   * One operation on up to 500 of the user's tasks: one Postgres transaction, then one cache script
+   * call for all of them (they share the user's slot). All ids must be the user's (404 naming none
+   * otherwise; 409 for a restore of a live task), or nothing changes.
+   */
+  async batch(input: BatchInput, options: { idempotencyKey?: string } = {}): Promise<BatchOutcome> {
+    const ids = [...new Set(input.ids)];
+    const command: WriteCommand = { op: "batch", batch: input.op, ids };
+    if (options.idempotencyKey !== undefined) return (await this.write(options.idempotencyKey, command)).batch as BatchOutcome;
+    return this.bounded(async () => (await this.executeBatch(command)).outcome);
+  }
 
   async create(input: CreateTaskInput, options: { idempotencyKey?: string } = {}): Promise<Task> {
     if (options.idempotencyKey !== undefined) return (await this.write(options.idempotencyKey, { op: "create", input })).task as Task;
@@ -149,6 +181,10 @@ export class UserTaskStore {
         if (prior && !prior.expired) return this.replay(prior, requestHash);
         if (prior) await this.store.db(() => queries.deleteExpiredIdempotencyKey(db, { userId: this.userId, key }));
         try {
+          if (command.op === "batch") {
+            const { outcome } = await this.executeBatch(command, { key, requestHash });
+            return { status: 200, task: null, batch: outcome, replayed: false };
+          }
           const task = await this.execute(command, { key, requestHash });
           if (command.op === "delete") return { status: 204, task: null, deletedVersion: task.version, replayed: false };
           return { status: STATUS_OF[command.op], task, replayed: false };
@@ -168,18 +204,18 @@ export class UserTaskStore {
    * is marked for repair before the 503 goes out: a commit nobody heard of must not leave the
    * cache behind Postgres.
    */
-  private async execute(command: WriteCommand, idempotency?: { key: string; requestHash: string }): Promise<Task> {
+  private async execute(command: Exclude<WriteCommand, { op: "batch" }>, idempotency?: { key: string; requestHash: string }): Promise<Task> {
     const epoch = await this.captureEpoch();
     const startedAt = this.store.now();
     const db = this.store.database.db;
     const keyed = idempotency && { userId: this.userId, ...idempotency, status: STATUS_OF[command.op] };
     try {
       if (command.op === "create") {
-        const { title, done = false } = command.input;
+        const { title, done = false, dueOn = null } = command.input;
         const task = await this.store.db(() =>
-          keyed ? queries.insertTaskWithKey(db, { ...keyed, title, done }) : queries.insertTask(db, { userId: this.userId, title, done }),
+          keyed ? queries.insertTaskWithKey(db, { ...keyed, title, done, dueOn }) : queries.insertTask(db, { userId: this.userId, title, done, dueOn }),
         );
-        await this.writeThrough("putCreated", task.id, task.version, startedAt, true, (s) => s.putCreated(task, epoch ?? ""));
+        await this.writeThrough("putTask", task.id, task.version, startedAt, true, (s) => s.putTask(task, epoch ?? ""));
         return task;
       }
       if (command.op === "restore") {
@@ -189,8 +225,8 @@ export class UserTaskStore {
         );
         if (!task) throw await this.notRestorable(id);
         // The restored version is one above the tombstone's: the ordinary compare-and-set puts the
-        // task back and its id back in the list index.
-        await this.writeThrough("putCreated", id, task.version, startedAt, true, (s) => s.putCreated(task, epoch ?? ""));
+        // task back, and its id back in the views.
+        await this.writeThrough("putTask", id, task.version, startedAt, true, (s) => s.putTask(task, epoch ?? ""));
         return task;
       }
       if (command.op === "update") {
@@ -199,6 +235,8 @@ export class UserTaskStore {
           keyed ? queries.updateTaskWithKey(db, { ...keyed, id, patch, expectedVersion }) : queries.updateTask(db, { userId: this.userId, id, patch, expectedVersion }),
         );
         if (!task) throw await this.missingOrConflict(id, expectedVersion);
+        // A change of status or due date moves the id between views: the same script does it (and
+        // a repair's rewrite would too, so a failure here needn't drop the views).
         await this.writeThrough("putTask", id, task.version, startedAt, false, (s) => s.putTask(task, epoch ?? ""));
         return task;
       }
@@ -228,6 +266,10 @@ export class UserTaskStore {
   private async outcomeUnknown(command: WriteCommand): Promise<void> {
     const cache = this.store.cache;
     if (!cache) return;
+    if (command.op === "batch") {
+      for (const id of command.ids) this.store.ledger.recordTaskInProcess(this.userId, id, true, "a batch's outcome is unknown");
+      return;
+    }
     if (command.op === "create") {
       {
         try {
@@ -255,17 +297,26 @@ export class UserTaskStore {
     }
     const epoch = await this.captureEpoch();
     const startedAt = this.store.now();
+    if ("batch" in prior.response) {
+      const stored = prior.response.batch;
+      const ids = "tasks" in stored ? stored.tasks.map((t) => t.id) : stored.deleted.map((d) => d.id);
+      const states = await this.store.db(() => queries.getTaskStates(this.store.database.db, { userId: this.userId, ids }));
+      await this.writeThroughMany(ids.map((id) => writeOf(id, states.get(id))), startedAt, epoch);
+      const batch: BatchOutcome = "tasks" in stored ? { tasks: stored.tasks } : { ids };
+      return { status: 200, task: null, batch, replayed: true };
+    }
     const state = await this.store.db(() => queries.getTaskState(this.store.database.db, { userId: this.userId, id: prior.taskId }));
     if (state && "live" in state) {
       const now = state.live;
-      await this.writeThrough("putCreated", now.id, now.version, startedAt, true, (s) => s.putCreated(now, epoch ?? ""));
+      await this.writeThrough("putTask", now.id, now.version, startedAt, true, (s) => s.putTask(now, epoch ?? ""));
     } else {
       // Deleted: tombstoned at the deleted row's version (a restore can still outrank it); purged: above any.
       const version = state ? state.deletedVersion : PG_INT_MAX;
       await this.writeThrough("putTombstone", prior.taskId, version, startedAt, true, (s) => s.putTombstone(prior.taskId, version, epoch ?? ""));
     }
-    const task = "task" in prior.response ? prior.response.task : null;
-    const deletedVersion = "deleted" in prior.response ? prior.response.deleted.version : undefined;
+    const response = prior.response;
+    const task = "task" in response ? response.task : null;
+    const deletedVersion = "deleted" in response ? response.deleted.version : undefined;
     return { status: prior.status as WriteOutcome["status"], task, deletedVersion, replayed: true };
   }
 
@@ -328,9 +379,15 @@ export class UserTaskStore {
     return task;
   }
 
-  private async pageFromIndex(cache: Cache, ids: number[], limit: number, outcome: CacheOutcome): Promise<TaskPage> {
-    const pageIds = ids.slice(0, limit);
-    const nextCursor = ids.length > limit ? String(pageIds[pageIds.length - 1]) : null;
+  private async pageFromView(
+    cache: Cache,
+    view: ViewPage,
+    { limit, status }: { limit: number; status: TaskStatus },
+    outcome: CacheOutcome,
+    missRecorded = false,
+  ): Promise<TaskPage> {
+    const pageIds = view.ids.slice(0, limit);
+    const nextCursor = view.ids.length > limit ? String(view.positions[limit - 1]) : null;
     const entries = pageIds.length > 0 ? await this.run(cache, "getTasks", (s) => s.getTasks(pageIds)) : [];
     const found = new Map<number, Task>();
     const missing: number[] = [];
@@ -338,10 +395,11 @@ export class UserTaskStore {
       const id = pageIds[i] as number;
       if (entry.state === "hit") found.set(id, entry.task);
       else if (entry.state === "miss") missing.push(id);
-      // A tombstone means deleted: the id is leaving the index, leave it out of the page.
+      // A tombstone means deleted: the id is leaving the views, leave it out of the page.
     });
     if (missing.length > 0) {
       outcome = "MISS";
+      if (!missRecorded) this.record("miss", { detail: `list ${status}: ${missing.length} of ${pageIds.length} tasks not cached, reading Postgres` });
       const rows = await this.store.flights.do(`${this.userId}/tasks:${missing.join(",")}`, async () => {
         const epoch = await this.captureEpoch();
         const startedAt = this.store.now();
@@ -351,8 +409,14 @@ export class UserTaskStore {
       });
       for (const task of rows) found.set(task.id, task);
     }
-    const tasks = pageIds.flatMap((id) => found.get(id) ?? []);
-    return { tasks, nextCursor, cache: outcome };
+    // A task whose status the view doesn't share is between a commit and its write-through (the
+    // view moved it already, its entry not yet): it is leaving this view, so it isn't shown in it.
+    const fits = (t: Task) => status === "all" || t.done === (status === "done");
+    const tasks = pageIds.flatMap((id) => {
+      const t = found.get(id);
+      return t && fits(t) ? [t] : [];
+    });
+    return { tasks, nextCursor, counts: view.counts, cache: outcome };
   }
 
   /**
@@ -364,7 +428,8 @@ export class UserTaskStore {
     await this.store.hooks.beforeFill?.(tasks.map((t) => t.id));
     if (!epoch || this.store.now() - startedAt > MAX_CACHE_WRITE_AGE_MS) return tasks.map(() => "skipped");
     try {
-      const results = await Promise.all(tasks.map((task) => this.run(cache, "putTask", (s) => s.putTask(task, epoch), task.id)));
+      // One script call for the whole page: entries and view membership together.
+      const results = await this.run(cache, "writeTasks", (s) => s.writeTasks(tasks.map((task) => ({ task })), epoch));
       this.store.noteResults(this.userId, results);
       results.forEach((r, i) => {
         const t = tasks[i] as Task;
@@ -394,15 +459,15 @@ export class UserTaskStore {
       for (let waited = 0; waited < waitMs; waited += INDEX_POLL_MS) {
         await new Promise((r) => setTimeout(r, INDEX_POLL_MS));
         spendDatabaseBudget(INDEX_POLL_MS);
-        if (await this.run(cache, "getIndexPage", (s) => s.getIndexPage({ limit: 0 }))) return;
+        if (await this.run(cache, "getViewPage", (s) => s.getViewPage({ status: "all", sort: "new", limit: 0 }))) return;
       }
       return;
     }
     const epoch = await this.captureEpoch();
     const startedAt = this.store.now();
-    let snapshot: Awaited<ReturnType<typeof queries.listAllTaskIdsWithNewest>>;
+    let snapshot: Awaited<ReturnType<typeof queries.listIndexRowsWithNewest>>;
     try {
-      snapshot = await this.store.db(() => queries.listAllTaskIdsWithNewest(this.store.database.db, { userId: this.userId, newest: INDEX_PREFILL }));
+      snapshot = await this.store.db(() => queries.listIndexRowsWithNewest(this.store.database.db, { userId: this.userId, newest: INDEX_PREFILL }));
     } catch (err) {
       // Postgres failed: give the lease back, or every list (here and on other instances) would
       // wait for it, then read Postgres, until it ran out (INDEX_LEASE_MS).
@@ -410,8 +475,8 @@ export class UserTaskStore {
       throw err;
     }
     await this.store.hooks.beforeIndexPublish?.();
-    for (let i = 0; i < snapshot.ids.length; i += INDEX_BUILD_CHUNK) {
-      const chunk = snapshot.ids.slice(i, i + INDEX_BUILD_CHUNK);
+    for (let i = 0; i < snapshot.rows.length; i += INDEX_BUILD_CHUNK) {
+      const chunk = snapshot.rows.slice(i, i + INDEX_BUILD_CHUNK);
       if (!(await this.run(cache, "addToIndexBuild", (s) => s.addToIndexBuild(start.token, chunk)))) return;
     }
     await this.fill(cache, snapshot.newest, startedAt, epoch);
@@ -419,7 +484,7 @@ export class UserTaskStore {
   }
 
   private async writeThrough(
-    operation: "putCreated" | "putTask" | "putTombstone",
+    operation: "putTask" | "putTombstone",
     id: number,
     version: number,
     startedAt: number,
@@ -450,6 +515,58 @@ export class UserTaskStore {
     }
   }
 
+  /**
+   * A batch's write-through: every item in one script call. A failure (or a late one) owes a repair
+   * of each item, as writeThrough does for one.
+   */
+  private async writeThroughMany(writes: CacheWrite[], startedAt: number, epoch: string | null, membershipChanges = true): Promise<void> {
+    const cache = this.store.cache;
+    if (!cache || writes.length === 0) return;
+    const idOf = (w: CacheWrite) => ("task" in w ? w.task.id : w.id);
+    try {
+      for (const w of writes) await this.store.hooks.beforeWriteThrough?.(idOf(w));
+      if (this.store.now() - startedAt > MAX_CACHE_WRITE_AGE_MS) throw new Error("write-through too late to be trusted");
+      const results = await this.run(cache, "writeTasks", (s) => s.writeTasks(writes, epoch ?? ""));
+      this.store.noteResults(this.userId, results);
+      for (const [i, result] of results.entries()) {
+        const w = writes[i] as CacheWrite;
+        const landed = result === "written" || result === "unchanged";
+        this.record(landed ? ("task" in w ? "write-through" : "tombstone") : result, {
+          taskId: idOf(w),
+          version: "task" in w ? w.task.version : w.version,
+          detail: `batch of ${writes.length}`,
+        });
+        if (result === "stale-epoch") await this.store.ledger.recordTask(this.userId, idOf(w), false, "cache epoch changed");
+      }
+    } catch (err) {
+      // A repair's rewrite applies view membership too; the views are dropped only for a delete or restore, as for one.
+      for (const w of writes) await this.store.ledger.recordTask(this.userId, idOf(w), !("task" in w) || membershipChanges, err);
+    }
+  }
+
+  private async executeBatch(command: Extract<WriteCommand, { op: "batch" }>, idempotency?: { key: string; requestHash: string }): Promise<{ outcome: BatchOutcome }> {
+    const epoch = await this.captureEpoch();
+    const startedAt = this.store.now();
+    const key = idempotency && { ...idempotency, status: 200 };
+    let result: queries.BatchResult;
+    try {
+      result = await this.store.db(() => queries.batchTasks(this.store.database.db, { userId: this.userId, op: command.batch, ids: command.ids, key }));
+    } catch (err) {
+      if (isTaskError(err) && err.code === "service_unavailable" && mayHaveCommitted(err.cause)) await this.outcomeUnknown(command);
+      throw err;
+    }
+    if (!result.ok) {
+      if (result.reason === "conflict") throw new TaskError("conflict", "Some of these tasks are not deleted, so they can't be restored; nothing was changed.");
+      throw new TaskError("not_found", `Some of these tasks do not exist${command.batch === "restore" ? " or were not deleted in the last " + queries.DELETED_TASK_RETENTION_DAYS + " days" : ""}; nothing was changed.`);
+    }
+    if ("deleted" in result) {
+      await this.writeThroughMany(result.deleted.map((d) => ({ id: d.id, version: d.version, deleted: true as const })), startedAt, epoch);
+      return { outcome: { ids: result.deleted.map((d) => d.id) } };
+    }
+    await this.writeThroughMany(result.changed.map((task) => ({ task })), startedAt, epoch, command.batch === "restore");
+    return { outcome: { tasks: result.tasks } };
+  }
+
   private async notRestorable(id: number): Promise<TaskError> {
     const current = await this.store.db(() => queries.getTaskById(this.store.database.db, { userId: this.userId, id }));
     if (!current) return new TaskError("not_found", `Task ${id} was not deleted in the last ${queries.DELETED_TASK_RETENTION_DAYS} days.`);
@@ -473,23 +590,36 @@ export type WriteCommand =
   | { op: "create"; input: CreateTaskInput }
   | { op: "update"; id: number; patch: TaskPatch; expectedVersion?: number }
   | { op: "delete"; id: number; expectedVersion?: number }
-  | { op: "restore"; id: number };
+  | { op: "restore"; id: number }
+  | { op: "batch"; batch: BatchInput["op"]; ids: number[] };
 
 /** A write's answer: the HTTP status, the task (null for a delete), and whether it is a replay of an earlier attempt. */
-export type WriteOutcome = { status: 200 | 201 | 204; task: Task | null; replayed: boolean; /** For a delete: the deleted state's version. */ deletedVersion?: number };
+export type WriteOutcome = {
+  status: 200 | 201 | 204;
+  task: Task | null;
+  replayed: boolean;
+  /** For a delete: the deleted state's version. */
+  deletedVersion?: number;
+  /** For a batch: its answer. */
+  batch?: BatchOutcome;
+};
 
-const STATUS_OF = { create: 201, update: 200, delete: 204, restore: 200 } as const;
+const STATUS_OF = { create: 201, update: 200, delete: 204, restore: 200, batch: 200 } as const;
 
 /** The request a key was first used with, as a hash: the command's fields in a fixed order. */
 function hashCommand(command: WriteCommand): string {
+  // A due date joins the hash only when given, so keys stored before due dates existed still match.
+  const due = (dueOn: string | null | undefined) => (dueOn === undefined ? [] : [dueOn]);
   const canonical =
     command.op === "create"
-      ? ["create", command.input.title, command.input.done ?? null]
+      ? ["create", command.input.title, command.input.done ?? null, ...due(command.input.dueOn)]
       : command.op === "update"
-        ? ["update", command.id, command.patch.title ?? null, command.patch.done ?? null, command.expectedVersion ?? null]
+        ? ["update", command.id, command.patch.title ?? null, command.patch.done ?? null, command.expectedVersion ?? null, ...due(command.patch.dueOn)]
         : command.op === "delete"
           ? ["delete", command.id, command.expectedVersion ?? null]
-          : ["restore", command.id];
+          : command.op === "restore"
+            ? ["restore", command.id]
+            : ["batch", command.batch, [...command.ids].sort((a, b) => a - b)];
   return createHash("sha256").update(JSON.stringify(canonical)).digest("hex");
 }
 
@@ -498,8 +628,14 @@ export function notFound(id: number): TaskError {
   return new TaskError("not_found", `Task ${id} does not exist.`);
 }
 
-function toPage(rows: Task[], limit: number): Omit<TaskPage, "cache"> {
+function toPage(rows: Task[], limit: number, sort: TaskSort): Pick<TaskPage, "tasks" | "nextCursor"> {
   const tasks = rows.slice(0, limit);
   const last = tasks[tasks.length - 1];
-  return { tasks, nextCursor: rows.length > limit && last ? String(last.id) : null };
+  return { tasks, nextCursor: rows.length > limit && last ? String(sort === "due" ? dueScore(last) : last.id) : null };
+}
+
+/** The cache write that brings an id in line with what Postgres holds (a purged id: a tombstone above any version). */
+function writeOf(id: number, state: { live: Task } | { deletedVersion: number } | undefined): CacheWrite {
+  if (state && "live" in state) return { task: state.live };
+  return { id, version: state ? state.deletedVersion : PG_INT_MAX, deleted: true };
 }

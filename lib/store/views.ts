@@ -4,7 +4,7 @@ import type { CachedTask } from "../cache/types";
 import type { CacheDriverChoice } from "../names";
 import { TaskError } from "../tasks/errors";
 import * as queries from "../tasks/queries";
-import type { Task } from "../tasks/schema";
+import { dueScore, TASK_SORTS, TASK_STATUSES, type Task } from "../tasks/schema";
 import type { TaskStore } from "./taskStore";
 
 // What the cache lab and the audits show: the cache and Postgres side by side, read straight from
@@ -191,49 +191,45 @@ class Suspects {
 }
 
 /**
- * Newest-first ids from a paged source (a list index, or Postgres), one page in memory at a time.
- * `peek()` is undefined at the end, null when the source vanished (an index dropped mid-walk).
+ * Ids in a view's order from a paged source (a view in the cache, or Postgres), one page in memory
+ * at a time, each with its sort key (ascending in walk order). `peek()` is undefined at the end,
+ * null when the source vanished (views dropped mid-walk).
  */
-class IdPages {
-  private page: number[] = [];
+class ViewPages {
+  private page: Array<{ id: number; key: number; position: number }> = [];
   private at = 0;
   private last = false;
-  private before: number | undefined;
+  private after: number | undefined;
 
   constructor(
-    private readonly fetch: (beforeId: number | undefined) => Promise<number[] | null>,
+    private readonly fetch: (after: number | undefined) => Promise<Array<{ id: number; position: number }> | null>,
     private readonly pageSize: number,
-    first?: number[],
-  ) {
-    if (first) this.take(first);
-  }
+    private readonly descending: boolean,
+  ) {}
 
-  async peek(): Promise<number | undefined | null> {
+  async peek(): Promise<{ id: number; key: number } | undefined | null> {
     if (this.at < this.page.length) return this.page[this.at];
     if (this.last) return undefined;
-    const page = await this.fetch(this.before);
+    const page = await this.fetch(this.after);
     if (page === null) return null;
-    this.take(page);
+    this.page = page.map((p) => ({ ...p, key: this.descending ? -p.position : p.position }));
+    this.at = 0;
+    this.last = page.length < this.pageSize;
+    if (page.length > 0) this.after = (page[page.length - 1] as { position: number }).position;
     return this.page[0];
   }
 
   advance(): void {
     this.at++;
   }
-
-  private take(page: number[]) {
-    this.page = page;
-    this.at = 0;
-    this.last = page.length < this.pageSize;
-    if (page.length > 0) this.before = page[page.length - 1];
-  }
 }
 
 /**
- * Compares the user's complete list index (if any) with the user's ids in Postgres, walking both
- * newest first a page at a time. Ids only the index has are ghosts in the list (`onListGhosts` is
- * told them, a page at a time); ids only Postgres has are missing from the list. List findings are
- * not read twice: under live writes, a create or delete in flight can show as one.
+ * Compares the user's complete views (if any) with Postgres, each view walked in its own order
+ * against the same view read from Postgres, a page at a time. Ids only the cache's view has are
+ * ghosts in it (`onListGhosts` is told them, a page at a time); ids only Postgres has, or an id at
+ * another place (a stale due date), are missing from it. View findings are not read twice: under
+ * live writes, a change in flight can show as one.
  */
 async function auditIndex(
   store: TaskStore,
@@ -243,47 +239,74 @@ async function auditIndex(
   { pageSize, pause, onListGhosts }: { pageSize: number; pause: () => Promise<void>; onListGhosts?: (ids: number[]) => Promise<void> },
 ): Promise<void> {
   const slot = cache.driver.forUser(userId);
-  const readIndex = (beforeId: number | undefined) => auditRead(cache, () => slot.getIndexPage({ beforeId, limit: pageSize }), `{u:${userId}}`);
-  const first = await readIndex(undefined);
-  if (!first) return;
-  report.listsChecked++;
   const record = recorder(report);
-  const index = new IdPages(
-    async (beforeId) => {
-      await pause();
-      return readIndex(beforeId);
-    },
-    pageSize,
-    first,
-  );
-  const postgres = new IdPages(
-    (beforeId) => store.db(() => queries.listTaskIds(store.database.db, { userId, beforeId, limit: pageSize }), { count: false }),
-    pageSize,
-  );
-  let ghosts: number[] = [];
-  const flushGhosts = async () => {
-    if (ghosts.length > 0 && onListGhosts) await onListGhosts(ghosts);
-    ghosts = [];
+  // An id is reported once per kind, however many of its views disagree.
+  const reported = new Set<string>();
+  const once = (kind: AuditFinding["kind"], id: number, cached: string, postgres: string) => {
+    if (reported.has(`${kind}:${id}`)) return false;
+    reported.add(`${kind}:${id}`);
+    record(kind, id, cached, postgres);
+    return true;
   };
-  for (;;) {
-    const [inIndex, inPostgres] = [await index.peek(), await postgres.peek()];
-    // The index expired or was dropped mid-walk: there is no list left to compare.
-    if (inIndex === null || inPostgres === null) break;
-    if (inIndex === undefined && inPostgres === undefined) break;
-    if (inIndex !== undefined && (inPostgres === undefined || inIndex > inPostgres)) {
-      record("ghost", inIndex, "in list", "absent");
-      ghosts.push(inIndex);
-      if (ghosts.length >= pageSize) await flushGhosts();
-      index.advance();
-    } else if (inPostgres !== undefined && (inIndex === undefined || inPostgres > inIndex)) {
-      record("missingFromList", inPostgres, "not in list", "present");
-      postgres.advance();
-    } else {
-      index.advance();
-      postgres.advance();
+  let first = true;
+  for (const status of TASK_STATUSES) {
+    for (const sort of TASK_SORTS) {
+      let vanished = false;
+      const inCache = new ViewPages(
+        async (after) => {
+          await pause();
+          const page = await auditRead(cache, () => slot.getViewPage({ status, sort, after, limit: pageSize }), `{u:${userId}}`);
+          return page && page.ids.map((id, i) => ({ id, position: page.positions[i] as number }));
+        },
+        pageSize,
+        sort === "new",
+      );
+      const inPostgres = new ViewPages(
+        async (after) => {
+          const rows = await store.db(() => queries.listTasks(store.database.db, { userId, status, sort, after, limit: pageSize }), { count: false });
+          return rows.map((t) => ({ id: t.id, position: sort === "new" ? t.id : dueScore(t) }));
+        },
+        pageSize,
+        sort === "new",
+      );
+      let ghosts: number[] = [];
+      const flushGhosts = async () => {
+        if (ghosts.length > 0 && onListGhosts) await onListGhosts(ghosts);
+        ghosts = [];
+      };
+      const where = `${status} view${sort === "due" ? " by due date" : ""}`;
+      for (;;) {
+        const c = await inCache.peek();
+        // No complete views: nothing to compare. The views expired or were dropped mid-walk: nothing left to compare.
+        if (c === null) {
+          vanished = true;
+          break;
+        }
+        if (first) {
+          report.listsChecked++;
+          first = false;
+        }
+        const p = await inPostgres.peek();
+        if (p === null) break;
+        if (c === undefined && p === undefined) break;
+        if (c !== undefined && (p === undefined || c.key < p.key)) {
+          // The entry of a ghost is read too (is it live?), once.
+          if (once("ghost", c.id, `in ${where}`, "absent")) ghosts.push(c.id);
+          if (ghosts.length >= pageSize) await flushGhosts();
+          inCache.advance();
+        } else if (p !== undefined && (c === undefined || p.key < c.key)) {
+          once("missingFromList", p.id, `not in ${where}`, "present");
+          inPostgres.advance();
+        } else {
+          // The same position: the same id (a position carries its id).
+          inCache.advance();
+          inPostgres.advance();
+        }
+      }
+      await flushGhosts();
+      if (vanished) return;
     }
   }
-  await flushGhosts();
 }
 
 function finish(report: CacheAuditReport): CacheAuditReport {
@@ -320,12 +343,12 @@ export async function auditUser(store: TaskStore, userId: string, { batchSize = 
     }
   };
   // 1. Every task the user has in Postgres, against its cached entry.
-  let beforeId: number | undefined;
+  let after: number | undefined;
   for (;;) {
-    const rows = await store.db(() => queries.listTasks(db, { userId, beforeId, limit: batchSize }), { count: false });
+    const rows = await store.db(() => queries.listTasks(db, { userId, after, limit: batchSize }), { count: false });
     if (rows.length > 0) await check(rows.map((t) => t.id), new Map(rows.map((t) => [t.id, t])));
     if (rows.length < batchSize) break;
-    beforeId = rows[rows.length - 1]?.id;
+    after = rows[rows.length - 1]?.id;
   }
   // 2. The list index against Postgres; the entries of ids only the index has are ghosts if live.
   await auditIndex(store, cache, userId, report, { pageSize: batchSize, pause: async () => {}, onListGhosts: (ids) => check(ids, new Map()) });

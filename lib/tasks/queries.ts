@@ -1,8 +1,8 @@
 import "server-only";
-import { and, asc, desc, eq, inArray, isNotNull, isNull, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { cacheRepairs, idempotencyKeys, tasks, user, type IdempotentResponse, type TaskRow } from "../db/schema";
-import type { Task } from "./schema";
+import { dayToDate, parseDueScore, UNDATED_DAY, type Task, type TaskCounts, type TaskSort, type TaskStatus } from "./schema";
 
 // The only module that speaks SQL to the task tables. Each function is one statement; versions are
 // bumped by the statement that changes the row, so the version returned is the one that committed.
@@ -15,6 +15,7 @@ export function toTask(row: Omit<TaskRow, "userId" | "deletedAt">): Task {
     title: row.title,
     done: row.done,
     version: row.version,
+    dueOn: row.dueOn ?? null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
@@ -23,10 +24,13 @@ export function toTask(row: Omit<TaskRow, "userId" | "deletedAt">): Task {
 /** Live rows only: a deleted row (kept for undo until purged) is absent from every read. */
 const live = isNull(tasks.deletedAt);
 const ownedRows = (userId: string) => and(eq(tasks.userId, userId), live);
+
+/** The fields a write may change. */
+export type TaskFields = { title?: string; done?: boolean; dueOn?: string | null };
 const owned = (userId: string, id: number) => and(eq(tasks.userId, userId), eq(tasks.id, id), live);
 
-export async function insertTask(db: Db, { userId, title, done }: { userId: string; title: string; done: boolean }): Promise<Task> {
-  const [row] = await db.insert(tasks).values({ userId, title, done }).returning();
+export async function insertTask(db: Db, { userId, title, done, dueOn = null }: { userId: string; title: string; done: boolean; dueOn?: string | null }): Promise<Task> {
+  const [row] = await db.insert(tasks).values({ userId, title, done, dueOn }).returning();
   if (!row) throw new Error("INSERT ... RETURNING returned no row");
   return toTask(row);
 }
@@ -52,15 +56,54 @@ export async function getOwnedTasksByIds(db: Db, { ids }: { ids: number[] }): Pr
   return rows.map((row) => ({ userId: row.userId, task: toTask(row) }));
 }
 
-/** Newest first (id descending); `beforeId` is the keyset cursor. */
-export async function listTasks(db: Db, { userId, beforeId, limit }: { userId: string; beforeId?: number; limit: number }): Promise<Task[]> {
+/**
+ * One page of a view, from Postgres: the user's live tasks with `status`, newest first (`after` is
+ * the id to continue below) or by due date (dated by day then id, undated last; `after` is the
+ * position a due page returned, see dueScore). What the cache's views hold, for when they can't answer.
+ */
+export async function listTasks(
+  db: Db,
+  { userId, status = "all", sort = "new", after, limit }: { userId: string; status?: TaskStatus; sort?: TaskSort; after?: number; limit: number },
+): Promise<Task[]> {
+  const conditions: Array<SQL | undefined> = [ownedRows(userId)];
+  if (status !== "all") conditions.push(eq(tasks.done, status === "done"));
+  if (sort === "new") {
+    if (after !== undefined) conditions.push(lt(tasks.id, after));
+    const rows = await db
+      .select()
+      .from(tasks)
+      .where(and(...conditions))
+      .orderBy(desc(tasks.id))
+      .limit(limit);
+    return rows.map(toTask);
+  }
+  if (after !== undefined) {
+    const { day, id } = parseDueScore(after);
+    // Rows after (day, id) in "due_on asc nulls last, id asc".
+    conditions.push(
+      day >= UNDATED_DAY
+        ? and(isNull(tasks.dueOn), gt(tasks.id, id))
+        : or(isNull(tasks.dueOn), gt(tasks.dueOn, dayToDate(day)), and(eq(tasks.dueOn, dayToDate(day)), gt(tasks.id, id))),
+    );
+  }
   const rows = await db
     .select()
     .from(tasks)
-    .where(beforeId === undefined ? ownedRows(userId) : and(ownedRows(userId), lt(tasks.id, beforeId)))
-    .orderBy(desc(tasks.id))
+    .where(and(...conditions))
+    .orderBy(sql`${tasks.dueOn} asc nulls last`, asc(tasks.id))
     .limit(limit);
   return rows.map(toTask);
+}
+
+/** The user's live tasks, counted in all and by status. */
+export async function countTasks(db: Db, { userId }: { userId: string }): Promise<TaskCounts> {
+  const [row] = await db
+    .select({ all: sql<number>`count(*)::int`, done: sql<number>`(count(*) filter (where ${tasks.done}))::int` })
+    .from(tasks)
+    .where(ownedRows(userId));
+  const all = Number(row?.all ?? 0);
+  const done = Number(row?.done ?? 0);
+  return { all, open: all - done, done };
 }
 
 /** Every id of the user, newest first (tests compare a list index with it; the audits page with listTaskIds). */
@@ -81,16 +124,21 @@ export async function listTaskIds(db: Db, { userId, beforeId, limit }: { userId:
 }
 
 /**
- * One statement for a cold list index: every id of the user newest first, plus the full rows of the
- * newest `newest` tasks (the other rows' columns come back null and aren't transferred).
+ * One statement for a cold views build: every live task of the user, newest first, with what the
+ * views sort by (id, version, done, due date), plus the full rows of the newest `newest` tasks
+ * (the other rows' remaining columns come back null and aren't transferred).
  */
-export async function listAllTaskIdsWithNewest(db: Db, { userId, newest }: { userId: string; newest: number }): Promise<{ ids: number[]; newest: Task[] }> {
+export async function listIndexRowsWithNewest(
+  db: Db,
+  { userId, newest }: { userId: string; newest: number },
+): Promise<{ rows: Array<Pick<Task, "id" | "version" | "done" | "dueOn">>; newest: Task[] }> {
   const ranked = db
     .select({
       id: tasks.id,
       title: tasks.title,
       done: tasks.done,
       version: tasks.version,
+      dueOn: tasks.dueOn,
       createdAt: tasks.createdAt,
       updatedAt: tasks.updatedAt,
       rank: sql<number>`row_number() over (order by ${tasks.id} desc)`.as("rank"),
@@ -102,9 +150,10 @@ export async function listAllTaskIdsWithNewest(db: Db, { userId, newest }: { use
   const rows = await db
     .select({
       id: ranked.id,
+      done: ranked.done,
+      version: ranked.version,
+      dueOn: ranked.dueOn,
       title: sql<string | null>`case when ${near} then ${ranked.title} end`,
-      done: sql<boolean | null>`case when ${near} then ${ranked.done} end`,
-      version: sql<number | null>`case when ${near} then ${ranked.version} end`,
       createdAt: sql<Date | null>`case when ${near} then ${ranked.createdAt} end`.mapWith(tasks.createdAt),
       updatedAt: sql<Date | null>`case when ${near} then ${ranked.updatedAt} end`.mapWith(tasks.updatedAt),
     })
@@ -112,21 +161,22 @@ export async function listAllTaskIdsWithNewest(db: Db, { userId, newest }: { use
     .orderBy(desc(ranked.id));
   const full: Task[] = [];
   for (const r of rows) {
-    if (r.title === null || r.done === null || r.version === null || !r.createdAt || !r.updatedAt) continue;
-    full.push(toTask({ id: r.id, title: r.title, done: r.done, version: Number(r.version), createdAt: r.createdAt, updatedAt: r.updatedAt }));
+    if (r.title === null || !r.createdAt || !r.updatedAt) continue;
+    full.push(toTask({ id: r.id, title: r.title, done: r.done, version: Number(r.version), dueOn: r.dueOn, createdAt: r.createdAt, updatedAt: r.updatedAt }));
   }
-  return { ids: rows.map((r) => r.id), newest: full };
+  return { rows: rows.map((r) => ({ id: r.id, version: Number(r.version), done: r.done, dueOn: r.dueOn ?? null })), newest: full };
 }
 
 export async function updateTask(
   db: Db,
-  { userId, id, patch, expectedVersion }: { userId: string; id: number; patch: { title?: string; done?: boolean }; expectedVersion?: number },
+  { userId, id, patch, expectedVersion }: { userId: string; id: number; patch: TaskFields; expectedVersion?: number },
 ): Promise<Task | undefined> {
   const [row] = await db
     .update(tasks)
     .set({
       ...(patch.title !== undefined ? { title: patch.title } : {}),
       ...(patch.done !== undefined ? { done: patch.done } : {}),
+      ...(patch.dueOn !== undefined ? { dueOn: patch.dueOn } : {}),
       version: sql`${tasks.version} + 1`,
       updatedAt: sql`now()`,
     })
@@ -310,7 +360,7 @@ export function isIdempotencyKeyTaken(err: unknown): boolean {
 
 const isoMillis = (column: SQL) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 const taskJson = (alias: string) =>
-  sql`jsonb_build_object('task', jsonb_build_object('id', ${sql.raw(alias)}.id, 'title', ${sql.raw(alias)}.title, 'done', ${sql.raw(alias)}.done, 'version', ${sql.raw(alias)}.version, 'createdAt', ${isoMillis(sql.raw(`${alias}.created_at`))}, 'updatedAt', ${isoMillis(sql.raw(`${alias}.updated_at`))}))`;
+  sql`jsonb_build_object('task', jsonb_build_object('id', ${sql.raw(alias)}.id, 'title', ${sql.raw(alias)}.title, 'done', ${sql.raw(alias)}.done, 'version', ${sql.raw(alias)}.version, 'dueOn', to_char(${sql.raw(alias)}.due_on, 'YYYY-MM-DD'), 'createdAt', ${isoMillis(sql.raw(`${alias}.created_at`))}, 'updatedAt', ${isoMillis(sql.raw(`${alias}.updated_at`))}))`;
 
 type KeyFields = { userId: string; key: string; requestHash: string; status: number };
 
@@ -329,13 +379,14 @@ async function keyedWrite(db: Db, change: SQL, response: SQL, k: KeyFields): Pro
 /** A stored answer as the API gives it (jsonb keeps its own key order; a task's fields come in the API's). */
 export function parseIdempotentResponse(value: IdempotentResponse | string): IdempotentResponse {
   const parsed = (typeof value === "string" ? JSON.parse(value) : value) as IdempotentResponse;
+  if ("batch" in parsed) return parsed;
   if (!("task" in parsed)) return { deleted: { id: parsed.deleted.id, version: parsed.deleted.version } };
   const t = parsed.task;
-  return { task: { id: t.id, title: t.title, done: t.done, version: t.version, createdAt: t.createdAt, updatedAt: t.updatedAt } };
+  return { task: { id: t.id, title: t.title, done: t.done, version: t.version, dueOn: t.dueOn ?? null, createdAt: t.createdAt, updatedAt: t.updatedAt } };
 }
 
-export async function insertTaskWithKey(db: Db, args: { title: string; done: boolean } & KeyFields): Promise<Task> {
-  const change = sql`insert into ${tasks} (user_id, title, done) values (${args.userId}, ${args.title}, ${args.done}) returning *`;
+export async function insertTaskWithKey(db: Db, args: { title: string; done: boolean; dueOn?: string | null } & KeyFields): Promise<Task> {
+  const change = sql`insert into ${tasks} (user_id, title, done, due_on) values (${args.userId}, ${args.title}, ${args.done}, ${args.dueOn ?? null}) returning *`;
   const response = await keyedWrite(db, change, taskJson("changed"), args);
   if (!response || !("task" in response)) throw new Error("keyed INSERT returned no row");
   return response.task;
@@ -343,11 +394,12 @@ export async function insertTaskWithKey(db: Db, args: { title: string; done: boo
 
 export async function updateTaskWithKey(
   db: Db,
-  args: { id: number; patch: { title?: string; done?: boolean }; expectedVersion?: number } & KeyFields,
+  args: { id: number; patch: TaskFields; expectedVersion?: number } & KeyFields,
 ): Promise<Task | undefined> {
   const sets = [sql`version = version + 1`, sql`updated_at = now()`];
   if (args.patch.title !== undefined) sets.push(sql`title = ${args.patch.title}`);
   if (args.patch.done !== undefined) sets.push(sql`done = ${args.patch.done}`);
+  if (args.patch.dueOn !== undefined) sets.push(sql`due_on = ${args.patch.dueOn}`);
   const versionCheck = args.expectedVersion === undefined ? sql`` : sql` and version = ${args.expectedVersion}`;
   const change = sql`update ${tasks} set ${sql.join(sets, sql`, `)} where user_id = ${args.userId} and id = ${args.id} and deleted_at is null${versionCheck} returning *`;
   const response = await keyedWrite(db, change, taskJson("changed"), args);
@@ -365,4 +417,88 @@ export async function deleteTaskWithKey(db: Db, args: { id: number; expectedVers
   const change = sql`update ${tasks} set deleted_at = now(), version = version + 1 where user_id = ${args.userId} and id = ${args.id} and deleted_at is null${versionCheck} returning id, version`;
   const response = await keyedWrite(db, change, sql`jsonb_build_object('deleted', jsonb_build_object('id', changed.id, 'version', changed.version))`, args);
   return response && "deleted" in response ? response.deleted : undefined;
+}
+
+// ---- batches --------------------------------------------------------------------------------
+
+export type BatchResult =
+  | { ok: true; tasks: Task[]; changed: Task[] }
+  | { ok: true; deleted: Array<{ id: number; version: number }> }
+  | { ok: false; reason: "not_found" | "conflict" };
+
+class BatchRefused extends Error {
+  constructor(readonly reason: "not_found" | "conflict") {
+    super(reason);
+  }
+}
+
+/**
+ * One operation on several of the user's tasks, in one transaction: every id must be the user's
+ * (live ones for complete, reopen and delete; deleted, unpurged ones for restore), or nothing
+ * changes (`not_found`; `conflict` when a restore names a live task). Complete and reopen change
+ * only the rows not already in that state (each bumps its version) and return every named task as
+ * it now is; delete and restore change every row. With `key`, the key and the answer are stored in
+ * the same transaction (see keyedWrite).
+ */
+export async function batchTasks(
+  db: Db,
+  args: { userId: string; op: "complete" | "reopen" | "delete" | "restore"; ids: number[]; key?: Omit<KeyFields, "userId"> },
+): Promise<BatchResult> {
+  const { userId, op, ids } = args;
+  try {
+    return await db.transaction(async (tx) => {
+      const found = await tx
+        .select({ id: tasks.id, deletedAt: tasks.deletedAt })
+        .from(tasks)
+        .where(and(eq(tasks.userId, userId), inArray(tasks.id, ids)))
+        .for("update");
+      if (found.length !== ids.length) throw new BatchRefused("not_found");
+      const deletedCount = found.filter((r) => r.deletedAt !== null).length;
+      if (op === "restore" ? deletedCount !== ids.length : deletedCount > 0) throw new BatchRefused(op === "restore" ? "conflict" : "not_found");
+      let result: BatchResult;
+      let response: IdempotentResponse;
+      if (op === "delete") {
+        const deleted = await tx
+          .update(tasks)
+          .set({ deletedAt: sql`now()`, version: sql`${tasks.version} + 1` })
+          .where(and(eq(tasks.userId, userId), inArray(tasks.id, ids)))
+          .returning({ id: tasks.id, version: tasks.version });
+        deleted.sort((a, b) => b.id - a.id);
+        result = { ok: true, deleted };
+        response = { batch: { deleted } };
+      } else {
+        const changed = (
+          op === "restore"
+            ? await tx
+                .update(tasks)
+                .set({ deletedAt: null, version: sql`${tasks.version} + 1`, updatedAt: sql`now()` })
+                .where(and(eq(tasks.userId, userId), inArray(tasks.id, ids)))
+                .returning()
+            : await tx
+                .update(tasks)
+                .set({ done: op === "complete", version: sql`${tasks.version} + 1`, updatedAt: sql`now()` })
+                .where(and(eq(tasks.userId, userId), inArray(tasks.id, ids), eq(tasks.done, op !== "complete")))
+                .returning()
+        ).map(toTask);
+        const changedIds = new Set(changed.map((t) => t.id));
+        const unchanged = changedIds.size === ids.length ? [] : (await tx.select().from(tasks).where(and(eq(tasks.userId, userId), inArray(tasks.id, ids)))).map(toTask).filter((t) => !changedIds.has(t.id));
+        const all = [...changed, ...unchanged].sort((a, b) => b.id - a.id);
+        result = { ok: true, tasks: all, changed };
+        response = { batch: { tasks: all } };
+      }
+      if (args.key) {
+        await tx.insert(idempotencyKeys).values({ userId, key: args.key.key, requestHash: args.key.requestHash, status: args.key.status, taskId: Math.max(...ids), response });
+      }
+      return result;
+    });
+  } catch (err) {
+    if (err instanceof BatchRefused) return { ok: false, reason: err.reason };
+    throw err;
+  }
+}
+
+/** What Postgres holds for several ids (see getTaskState): live tasks and deleted versions; absent ids are left out. */
+export async function getTaskStates(db: Db, { userId, ids }: { userId: string; ids: number[] }): Promise<Map<number, { live: Task } | { deletedVersion: number }>> {
+  const rows = ids.length === 0 ? [] : await db.select().from(tasks).where(and(eq(tasks.userId, userId), inArray(tasks.id, ids)));
+  return new Map(rows.map((row) => [row.id, row.deletedAt === null ? { live: toTask(row) } : { deletedVersion: row.version }]));
 }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import type { CacheDriver, UserTaskCache } from "@/lib/cache/types";
-import type { Task } from "@/lib/tasks/schema";
+import type { CacheDriver, IndexRow, UserTaskCache } from "@/lib/cache/types";
+import { dueScore, type Task, type TaskSort, type TaskStatus } from "@/lib/tasks/schema";
 
 /**
  * The one contract every cache driver must keep, run against each driver by its own test file.
@@ -21,14 +21,25 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       await conn.close();
     });
 
-    const task = (id: number, version: number, title = `task ${id} v${version}`): Task => ({
+    const task = (id: number, version: number, title = `task ${id} v${version}`, extra: Partial<Task> = {}): Task => ({
       id,
       title,
       done: false,
       version,
+      dueOn: null,
       createdAt: "2026-01-01T00:00:00.000Z",
       updatedAt: "2026-01-01T00:00:00.000Z",
+      ...extra,
     });
+    const row = (id: number, version = 1, done = false, dueOn: string | null = null): IndexRow => ({ id, version, done, dueOn });
+    /** Builds and publishes the views from `rows`, as a cold list does. */
+    const publish = async (rows: IndexRow[] = []) => {
+      const start = await driver.startIndexBuild(10_000);
+      if (start.state !== "started") throw new Error(`expected to start a build, got ${start.state}`);
+      if (rows.length > 0) expect(await driver.addToIndexBuild(start.token, rows)).toBe(true);
+      expect(await driver.publishIndexBuild(start.token)).toBe(true);
+    };
+    const ids = async (status: TaskStatus = "all", sort: TaskSort = "new", after?: number, limit = 50) => (await driver.getViewPage({ status, sort, after, limit }))?.ids ?? null;
 
     test("getTask() is a miss when the key does not exist", async () => {
       expect(await driver.getTask(1)).toEqual({ state: "miss" });
@@ -69,7 +80,7 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       await driver.putTombstone(1, 4, epoch);
       expect(await driver.putTask(task(1, 3), epoch)).toBe("refused");
       expect(await driver.putTask(task(1, 4), epoch)).toBe("refused");
-      expect(await driver.putCreated(task(1, 1), epoch)).toBe("refused");
+      expect(await driver.putTask(task(1, 1), epoch)).toBe("refused");
       expect(await driver.getTask(1)).toEqual({ state: "tombstone", version: 4 });
     });
 
@@ -98,20 +109,18 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       expect(await driver.abandonIndexBuild("not the token")).toBe(false);
       expect(await driver.startIndexBuild(30_000)).toEqual({ state: "busy" });
       expect(await driver.abandonIndexBuild(first.token)).toBe(true);
-      expect(await driver.addToIndexBuild(first.token, [1])).toBe(false);
+      expect(await driver.addToIndexBuild(first.token, [row(1)])).toBe(false);
       const second = await driver.startIndexBuild(30_000);
       expect(second.state).toBe("started");
-      expect(await driver.readWholeIndex()).toBeNull();
+      expect(await driver.readIndex()).toBeNull();
     });
 
-    test("a create outranks a negative entry: putCreated() writes over it and joins the index", async () => {
+    test("a create outranks a negative entry: putTask() writes over it and joins the views", async () => {
       await driver.putMissing(12, epoch);
-      const token = await driver.startIndexBuild(30_000);
-      if (token.state !== "started") throw new Error("no build");
-      await driver.publishIndexBuild(token.token);
-      expect(await driver.putCreated(task(12, 1), epoch)).toBe("written");
+      await publish();
+      expect(await driver.putTask(task(12, 1), epoch)).toBe("written");
       expect(await driver.getTask(12)).toEqual({ state: "hit", task: task(12, 1) });
-      expect(await driver.readWholeIndex()).toContain(12);
+      expect(await ids()).toContain(12);
       // A negative entry is short-lived; a real tombstone lasts as long as any other.
       await driver.putMissing(13, epoch);
       const [missingTtl] = await driver.ttls([13]);
@@ -130,51 +139,94 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       expect(await driver.getTasks([])).toEqual([]);
     });
 
-    test("getIndexPage() is null (a miss) until an index has been published", async () => {
-      expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
-      await driver.putCreated(task(1, 1), epoch);
-      expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
+    test("getViewPage() is null (a miss) until views have been published", async () => {
+      expect(await driver.getViewPage({ status: "all", sort: "new", limit: 10 })).toBeNull();
+      await driver.putTask(task(1, 1), epoch);
+      expect(await driver.getViewPage({ status: "open", sort: "due", limit: 10 })).toBeNull();
     });
 
-    test("a published index pages newest first, below the cursor, up to the limit", async () => {
-      const start = await driver.startIndexBuild(10_000);
-      if (start.state !== "started") throw new Error(`expected to start a build, got ${start.state}`);
-      expect(await driver.addToIndexBuild(start.token, [3, 1, 10, 2])).toBe(true);
-      expect(await driver.publishIndexBuild(start.token)).toBe(true);
-      expect(await driver.getIndexPage({ limit: 10 })).toEqual([10, 3, 2, 1]);
-      expect(await driver.getIndexPage({ limit: 2 })).toEqual([10, 3]);
-      expect(await driver.getIndexPage({ beforeId: 3, limit: 10 })).toEqual([2, 1]);
-      expect(await driver.getIndexPage({ beforeId: 1, limit: 10 })).toEqual([]);
+    test("published views page newest first, after the cursor, up to the limit, with counts", async () => {
+      await publish([row(3), row(1, 1, true), row(10), row(2, 4, true)]);
+      expect(await driver.getViewPage({ status: "all", sort: "new", limit: 10 })).toEqual({
+        ids: [10, 3, 2, 1],
+        positions: [10, 3, 2, 1],
+        counts: { all: 4, open: 2, done: 2 },
+      });
+      expect(await ids("all", "new", undefined, 2)).toEqual([10, 3]);
+      expect(await ids("all", "new", 3)).toEqual([2, 1]);
+      expect(await ids("all", "new", 1)).toEqual([]);
+      expect(await ids("open")).toEqual([10, 3]);
+      expect(await ids("done")).toEqual([2, 1]);
+      expect(await ids("done", "new", 2)).toEqual([1]);
     });
 
-    test("an empty published index is a hit with no ids, not a miss", async () => {
-      const start = await driver.startIndexBuild(10_000);
-      if (start.state !== "started") throw new Error("build not started");
-      expect(await driver.publishIndexBuild(start.token)).toBe(true);
-      expect(await driver.getIndexPage({ limit: 10 })).toEqual([]);
+    test("due views order dated tasks by day then id, undated last, and page after a position", async () => {
+      await publish([row(1, 1, false, "2026-12-24"), row(2), row(3, 1, true, "2026-12-01"), row(4, 1, false, "2026-12-24"), row(5, 1, false, "2000-01-01")]);
+      expect(await ids("all", "due")).toEqual([5, 3, 1, 4, 2]);
+      expect(await ids("open", "due")).toEqual([5, 1, 4, 2]);
+      expect(await ids("done", "due")).toEqual([3]);
+      const first = await driver.getViewPage({ status: "all", sort: "due", limit: 3 });
+      expect(first?.positions).toEqual([dueScore({ id: 5, dueOn: "2000-01-01" }), dueScore({ id: 3, dueOn: "2026-12-01" }), dueScore({ id: 1, dueOn: "2026-12-24" })]);
+      expect(await ids("all", "due", first?.positions[2])).toEqual([4, 2]);
+      expect(await ids("all", "due", dueScore({ id: 4, dueOn: "2026-12-24" }))).toEqual([2]);
     });
 
-    test("putCreated() and putTombstone() keep a complete index up to date", async () => {
-      const start = await driver.startIndexBuild(10_000);
-      if (start.state !== "started") throw new Error("build not started");
-      await driver.addToIndexBuild(start.token, [1, 2]);
-      await driver.publishIndexBuild(start.token);
-      await driver.putCreated(task(5, 1), epoch);
+    test("an empty published index is a hit with no ids and zero counts, not a miss", async () => {
+      await publish();
+      expect(await driver.getViewPage({ status: "done", sort: "due", limit: 10 })).toEqual({ ids: [], positions: [], counts: { all: 0, open: 0, done: 0 } });
+    });
+
+    test("writes keep complete views up to date: a create joins, a completion moves, a due date re-sorts, a delete leaves", async () => {
+      await publish([row(1), row(2)]);
+      await driver.putTask(task(5, 1), epoch);
       await driver.putTombstone(1, 2, epoch);
-      expect(await driver.getIndexPage({ limit: 10 })).toEqual([5, 2]);
+      expect(await ids()).toEqual([5, 2]);
       expect(await driver.getTask(5)).toEqual({ state: "hit", task: task(5, 1) });
+      await driver.putTask(task(2, 2, "done now", { done: true }), epoch);
+      expect(await ids("open")).toEqual([5]);
+      expect(await ids("done")).toEqual([2]);
+      await driver.putTask(task(5, 2, "dated", { dueOn: "2030-01-01" }), epoch);
+      expect(await ids("all", "due")).toEqual([5, 2]);
+      expect(await ids("open", "due")).toEqual([5]);
+      expect((await driver.getViewPage({ status: "all", sort: "new", limit: 0 }))?.counts).toEqual({ all: 2, open: 1, done: 1 });
     });
 
-    test("putCreated() adds the id to the index even when the entry was already filled", async () => {
-      const start = await driver.startIndexBuild(10_000);
-      if (start.state !== "started") throw new Error("build not started");
-      await driver.publishIndexBuild(start.token);
+    test("a state older than the one the views hold changes nothing, whatever the entry holds", async () => {
+      await publish([row(7, 3, true)]);
+      // A late write-through of version 2 (open) after version 3 (done) was applied: refused by the
+      // entry (absent here, so it is written) but never by the views, which stay on version 3.
+      expect(await driver.putTask(task(7, 2), epoch)).toBe("written");
+      expect(await ids("done")).toEqual([7]);
+      expect(await ids("open")).toEqual([]);
+      // A later state does move it; a tombstone at 4 removes it, and version 4 live can't return.
+      await driver.putTombstone(7, 4, epoch);
+      await driver.putTask(task(7, 4), epoch);
+      expect(await ids()).toEqual([]);
+      expect((await driver.getViewPage({ status: "all", sort: "new", limit: 0 }))?.counts).toEqual({ all: 0, open: 0, done: 0 });
+      // A restore (version 5) outranks the tombstone.
+      expect(await driver.putTask(task(7, 5), epoch)).toBe("written");
+      expect(await ids("open")).toEqual([7]);
+    });
+
+    test("writeTasks() writes many entries and their views in one call, each with its own result", async () => {
+      await publish([row(1), row(2)]);
+      await driver.putTask(task(2, 5), epoch);
+      const results = await driver.writeTasks([{ task: task(1, 2, "one", { done: true }) }, { task: task(2, 4) }, { id: 3, version: 2, deleted: true }, { task: task(4, 1) }], epoch);
+      expect(results).toEqual(["written", "refused", "written", "written"]);
+      expect(await ids("done")).toEqual([1]);
+      expect(await ids("open")).toEqual([4, 2]);
+      expect(await driver.getTasks([1, 3])).toEqual([{ state: "hit", task: task(1, 2, "one", { done: true }) }, { state: "tombstone", version: 2 }]);
+      expect(await driver.writeTasks([], epoch)).toEqual([]);
+    });
+
+    test("putTask() adds the id to the views even when the entry was already filled", async () => {
+      await publish();
       await driver.putTask(task(4, 1), epoch); // a reader filled it before the create's write-through
-      expect(await driver.putCreated(task(4, 1), epoch)).toBe("unchanged");
-      expect(await driver.getIndexPage({ limit: 10 })).toEqual([4]);
+      expect(await driver.putTask(task(4, 1), epoch)).toBe("unchanged");
+      expect(await ids()).toEqual([4]);
     });
 
-    test("startIndexBuild() says exists when a complete index is there, and busy while another build holds the lease", async () => {
+    test("startIndexBuild() says exists when complete views are there, and busy while another build holds the lease", async () => {
       const first = await driver.startIndexBuild(10_000);
       expect(first.state).toBe("started");
       expect((await driver.startIndexBuild(10_000)).state).toBe("busy");
@@ -183,15 +235,18 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       expect((await driver.startIndexBuild(10_000)).state).toBe("exists");
     });
 
-    test("writes during a build are merged into it: creates added, deletes removed even if the snapshot had them", async () => {
+    test("writes during a build are merged into it by version: creates added, moves kept, deletes removed even if the snapshot had them", async () => {
       const start = await driver.startIndexBuild(10_000);
       if (start.state !== "started") throw new Error("build not started");
-      // Snapshot read from Postgres before these writes committed: has 2, lacks 9.
-      await driver.putCreated(task(9, 1), epoch);
+      // Snapshot read from Postgres before these writes committed: has 2 and 3 (open), lacks 9.
+      await driver.putTask(task(9, 1), epoch);
       await driver.putTombstone(2, 2, epoch);
-      await driver.addToIndexBuild(start.token, [1, 2]);
+      await driver.putTask(task(3, 2, "done meanwhile", { done: true }), epoch);
+      await driver.addToIndexBuild(start.token, [row(1), row(2), row(3)]);
       expect(await driver.publishIndexBuild(start.token)).toBe(true);
-      expect(await driver.getIndexPage({ limit: 10 })).toEqual([9, 1]);
+      expect(await ids()).toEqual([9, 3, 1]);
+      expect(await ids("done")).toEqual([3]);
+      expect(await ids("open")).toEqual([9, 1]);
     });
 
     test("a build whose lease was taken over cannot add or publish", async () => {
@@ -200,17 +255,23 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       await new Promise((r) => setTimeout(r, 120));
       const fresh = await driver.startIndexBuild(10_000);
       expect(fresh.state).toBe("started");
-      expect(await driver.addToIndexBuild(stale.token, [1])).toBe(false);
+      expect(await driver.addToIndexBuild(stale.token, [row(1)])).toBe(false);
       expect(await driver.publishIndexBuild(stale.token)).toBe(false);
-      expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
+      expect(await ids()).toBeNull();
+    });
+
+    test("a published build replaces views left over from before, including views it leaves empty", async () => {
+      await publish([row(1, 1, true)]);
+      await driver.dropIndex();
+      await publish([row(2)]);
+      expect(await ids("done")).toEqual([]);
+      expect(await ids("open")).toEqual([2]);
     });
 
     test("dropIndex() makes the list a miss again and cancels a build in progress", async () => {
-      const start = await driver.startIndexBuild(10_000);
-      if (start.state !== "started") throw new Error("build not started");
-      await driver.publishIndexBuild(start.token);
+      await publish();
       await driver.dropIndex();
-      expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
+      expect(await ids()).toBeNull();
       const again = await driver.startIndexBuild(10_000);
       if (again.state !== "started") throw new Error("build not started");
       await driver.dropIndex();
@@ -232,13 +293,58 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       expect(seen.get(7)).toBe("hit");
     });
 
-    test("readWholeIndex() returns every indexed id newest first, or null without a complete index", async () => {
-      expect(await driver.readWholeIndex()).toBeNull();
-      const start = await driver.startIndexBuild(10_000);
-      if (start.state !== "started") throw new Error("build not started");
-      await driver.addToIndexBuild(start.token, [4, 8, 6]);
-      await driver.publishIndexBuild(start.token);
-      expect(await driver.readWholeIndex()).toEqual([8, 6, 4]);
+    test("readIndex() returns every view whole and each id's membership version, or null without complete views", async () => {
+      expect(await driver.readIndex()).toBeNull();
+      await publish([row(4), row(8, 2, true), row(6, 1, false, "2027-03-01")]);
+      await driver.putTombstone(4, 2, epoch);
+      const snapshot = await driver.readIndex();
+      expect(snapshot?.views).toEqual({ "all:new": [8, 6], "open:new": [6], "done:new": [8], "all:due": [6, 8], "open:due": [6], "done:due": [8] });
+      expect(snapshot && [...snapshot.versions].sort((a, b) => a[0] - b[0])).toEqual([[4, 2], [6, 1], [8, 2]]);
+    });
+
+    test("evictTask() turns a live entry into a miss that refuses any older version but takes the same one back", async () => {
+      await driver.putTask(task(1, 3), epoch);
+      expect(await driver.evictTask(1)).toBe(true);
+      expect(await driver.getTask(1)).toEqual({ state: "miss" });
+      expect(await driver.putTask(task(1, 2), epoch)).toBe("refused");
+      expect(await driver.putMissing(1, epoch)).toBe("refused");
+      expect(await driver.putTask(task(1, 3), epoch)).toBe("written");
+      expect(await driver.getTask(1)).toEqual({ state: "hit", task: task(1, 3) });
+      await driver.putTombstone(2, 4, epoch);
+      expect(await driver.evictTask(2)).toBe(false);
+      expect(await driver.getTask(2)).toEqual({ state: "tombstone", version: 4 });
+      expect(await driver.evictTask(3)).toBe(false);
+      expect(await driver.getTask(3)).toEqual({ state: "miss" });
+    });
+
+    test("flushUser() ends the epoch, drops the views and evicts the given entries, and nobody else's", async () => {
+      const bob = conn.forUser("bob");
+      const bobEpoch = await bob.epoch();
+      await bob.putTask(task(1, 1), bobEpoch);
+      await driver.putTask(task(1, 2), epoch);
+      await driver.putTask(task(2, 1), epoch);
+      await publish([row(1, 2), row(2)]);
+      await driver.flushUser([1, 2, 3]);
+      expect(await driver.epoch()).not.toBe(epoch);
+      expect(await ids()).toBeNull();
+      expect(await driver.getTasks([1, 2])).toEqual([{ state: "miss" }, { state: "miss" }]);
+      expect(await driver.putTask(task(1, 1), await driver.epoch())).toBe("refused");
+      expect(await driver.putTask(task(2, 2), epoch)).toBe("stale-epoch");
+      expect(await bob.getTask(1)).toEqual({ state: "hit", task: task(1, 1) });
+      expect(await bob.epoch()).toBe(bobEpoch);
+    });
+
+    test("scratch values: setScratch()/getScratch() are plain, casScratch() is the versioned compare-and-set", async () => {
+      expect(await driver.getScratch("race:naive")).toBeNull();
+      await driver.setScratch("race:naive", "v2", 60);
+      await driver.setScratch("race:naive", "v1", 60);
+      expect(await driver.getScratch("race:naive")).toBe("v1");
+      expect(await driver.casScratch("race:ours", 2, "two", 60)).toBe("written");
+      expect(await driver.casScratch("race:ours", 1, "one", 60)).toBe("refused");
+      expect(await driver.casScratch("race:ours", 2, "two", 60)).toBe("unchanged");
+      expect(await driver.getScratch("race:ours")).toBe("2|two");
+      expect(await conn.forUser("bob").getScratch("race:naive")).toBeNull();
+      await expect(driver.getScratch("Bad Name")).rejects.toThrow();
     });
 
     test("epoch() is stable until a flush, and a new one after it", async () => {
@@ -257,40 +363,35 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       await driver.publishIndexBuild(start.token);
       await conn.flush();
       expect(await driver.getTasks([1, 2])).toEqual([{ state: "miss" }, { state: "miss" }]);
-      expect(await driver.getIndexPage({ limit: 10 })).toBeNull();
+      expect(await ids()).toBeNull();
     });
 
     test("writes prepared before a flush are refused after it (stale epoch), so a slow fill can't resurrect a flushed tombstone", async () => {
       await driver.putTombstone(3, 5, epoch);
       await conn.flush();
       expect(await driver.putTask(task(3, 4), epoch)).toBe("stale-epoch");
-      expect(await driver.putCreated(task(4, 1), epoch)).toBe("stale-epoch");
+      expect(await driver.putTask(task(4, 1), epoch)).toBe("stale-epoch");
       expect(await driver.putTombstone(5, 2, epoch)).toBe("stale-epoch");
       expect(await driver.getTasks([3, 4, 5])).toEqual([{ state: "miss" }, { state: "miss" }, { state: "miss" }]);
       const fresh = await driver.epoch();
       expect(await driver.putTask(task(3, 4), fresh)).toBe("written");
     });
 
-    test("a stale-epoch create or delete still updates a complete index", async () => {
+    test("a stale-epoch create or delete still updates complete views", async () => {
       await conn.flush();
       const fresh = await driver.epoch();
-      const start = await driver.startIndexBuild(10_000);
-      if (start.state !== "started") throw new Error("build not started");
-      await driver.addToIndexBuild(start.token, [1]);
-      await driver.publishIndexBuild(start.token);
-      expect(await driver.putCreated(task(6, 1), epoch)).toBe("stale-epoch");
+      await publish([row(1)]);
+      expect(await driver.putTask(task(6, 1), epoch)).toBe("stale-epoch");
       expect(await driver.putTombstone(1, 2, epoch)).toBe("stale-epoch");
-      expect(await driver.getIndexPage({ limit: 10 })).toEqual([6]);
+      expect(await ids()).toEqual([6]);
       expect(fresh).not.toBe(epoch);
     });
 
-    test("a create arriving after its own delete's tombstone is not added to the index", async () => {
-      const start = await driver.startIndexBuild(10_000);
-      if (start.state !== "started") throw new Error("build not started");
-      await driver.publishIndexBuild(start.token);
+    test("a create arriving after its own delete's tombstone is not added to the views", async () => {
+      await publish();
       await driver.putTombstone(8, 2, epoch);
-      expect(await driver.putCreated(task(8, 1), epoch)).toBe("refused");
-      expect(await driver.getIndexPage({ limit: 10 })).toEqual([]);
+      expect(await driver.putTask(task(8, 1), epoch)).toBe("refused");
+      expect(await ids()).toEqual([]);
     });
 
     test("ttls() gives the seconds left for each entry and -2 for an absent one", async () => {
@@ -318,12 +419,9 @@ export function registerCacheDriverContract(name: string, createDriver: () => Pr
       expect(await driver.getTask(1)).toEqual({ state: "hit", task: task(1, 3) });
       // An epoch is valid only in its own slot.
       expect(await bob.putTask(task(2, 1), epoch)).toBe("stale-epoch");
-      const start = await driver.startIndexBuild(10_000);
-      if (start.state !== "started") throw new Error("expected a build");
-      await driver.addToIndexBuild(start.token, [1]);
-      await driver.publishIndexBuild(start.token);
-      expect(await driver.getIndexPage({ limit: 10 })).toEqual([1]);
-      expect(await bob.getIndexPage({ limit: 10 })).toBeNull();
+      await publish([row(1, 3)]);
+      expect(await ids()).toEqual([1]);
+      expect(await bob.getViewPage({ status: "all", sort: "new", limit: 10 })).toBeNull();
       expect(await bob.startIndexBuild(10_000)).toMatchObject({ state: "started" });
     });
 

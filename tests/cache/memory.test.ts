@@ -10,7 +10,7 @@ describe("memory driver limits", () => {
   test("entries expire after their TTL", async () => {
     let now = 1_000_000;
     const driver = createMemoryDriver({ ttlSeconds: 5, tombstoneTtlSeconds: 5, maxEntries: 10, now: () => now }).forUser("u1");
-    await driver.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await driver.epoch());
+    await driver.putTask({ id: 1, title: "t", done: false, version: 1, dueOn: null, createdAt: "x", updatedAt: "x" }, await driver.epoch());
     now += 4_000;
     expect((await driver.getTask(1)).state).toBe("hit");
     now += 2_000;
@@ -32,7 +32,7 @@ describe("memory driver limits", () => {
   test("the oldest entries are dropped past maxEntries", async () => {
     const driver = createMemoryDriver({ ttlSeconds: 60, tombstoneTtlSeconds: 60, maxEntries: 100 }).forUser("u1");
     for (let id = 1; id <= 150; id++) {
-      await driver.putTask({ id, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await driver.epoch());
+      await driver.putTask({ id, title: "t", done: false, version: 1, dueOn: null, createdAt: "x", updatedAt: "x" }, await driver.epoch());
     }
     expect((await driver.getTask(1)).state).toBe("miss");
     expect((await driver.getTask(150)).state).toBe("hit");

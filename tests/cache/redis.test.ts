@@ -29,7 +29,7 @@ describe("redis driver specifics", () => {
     try {
       for (const user of ["alice", "bob"]) {
         const slot = driver.forUser(user);
-        await slot.putCreated({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await slot.epoch());
+        await slot.putTask({ id: 1, title: "t", done: false, version: 1, dueOn: null, createdAt: "x", updatedAt: "x" }, await slot.epoch());
         const start = await slot.startIndexBuild(5000);
         if (start.state === "started") await slot.publishIndexBuild(start.token);
       }
@@ -51,7 +51,7 @@ describe("redis driver specifics", () => {
     const driver = createRedisDriver({ url: TEST_REDIS_URL, prefix, ttlSeconds: 1000, tombstoneTtlSeconds: 5000, commandTimeoutMs: 2000 });
     try {
       const slot = driver.forUser("u1");
-      await slot.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await slot.epoch());
+      await slot.putTask({ id: 1, title: "t", done: false, version: 1, dueOn: null, createdAt: "x", updatedAt: "x" }, await slot.epoch());
       await slot.putTombstone(2, 1, await slot.epoch());
       const ttl = await driver.client.ttl(userCacheKeys(prefix, "u1").task(1));
       expect(ttl).toBeGreaterThanOrEqual(890);
@@ -71,9 +71,9 @@ describe("redis driver specifics", () => {
     const admin = new Redis(own.url);
     try {
       const slot = driver.forUser("u1");
-      await slot.putTask({ id: 1, title: "t", done: false, version: 1, createdAt: "x", updatedAt: "x" }, await slot.epoch());
+      await slot.putTask({ id: 1, title: "t", done: false, version: 1, dueOn: null, createdAt: "x", updatedAt: "x" }, await slot.epoch());
       await admin.script("FLUSH");
-      expect(await slot.putTask({ id: 1, title: "t2", done: false, version: 2, createdAt: "x", updatedAt: "x" }, await slot.epoch())).toBe("written");
+      expect(await slot.putTask({ id: 1, title: "t2", done: false, version: 2, dueOn: null, createdAt: "x", updatedAt: "x" }, await slot.epoch())).toBe("written");
       expect(await slot.getTask(1)).toMatchObject({ state: "hit", task: { title: "t2" } });
     } finally {
       admin.disconnect();

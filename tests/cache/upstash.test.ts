@@ -56,7 +56,7 @@ describe("upstash driver over the REST protocol", () => {
       const slot = driver.forUser("u1");
       const epoch = await slot.epoch();
       await admin.script("FLUSH");
-      const t = { id: 1, title: "t", done: false, version: 2, createdAt: "x", updatedAt: "x" };
+      const t = { id: 1, title: "t", done: false, version: 2, dueOn: null, createdAt: "x", updatedAt: "x" };
       expect(await slot.putTask(t, epoch)).toBe("written");
       expect(await slot.getTask(1)).toEqual({ state: "hit", task: t });
     } finally {

@@ -64,6 +64,8 @@ describe("history of concurrent operations on two instances (postgres + redis)",
     /** Tasks this history deleted, per user: what a restore picks from. */
     const deleted: Array<Set<number>> = users.map(() => new Set());
     let restores = 0;
+    let batches = 0;
+    const views: Record<string, number> = {};
     for (let u = 0; u < USERS; u++) {
       for (let i = 0; i < 6; i++) {
         const start = history.now();
@@ -118,8 +120,9 @@ describe("history of concurrent operations on two instances (postgres + redis)",
         const kind =
           roll < 0.35 ? "get"
           : roll < 0.5 ? "list"
-          : roll < 0.7 ? "update"
-          : roll < 0.85 ? "toggle"
+          : roll < 0.66 ? "update"
+          : roll < 0.8 ? "toggle"
+          : roll < 0.85 ? "batch"
           : roll < 0.93 ? (live[u]!.size < MAX_LIVE ? "create" : "get")
           : roll < 0.97 ? (live[u]!.size > 4 ? "delete" : "get")
           : deleted[u]!.size > 0 ? "restore"
@@ -136,8 +139,18 @@ describe("history of concurrent operations on two instances (postgres + redis)",
             }
             case "update":
             case "toggle": {
-              const patch = kind === "update" ? { title: `title ${rnd.int(1e6)} by ${n}` } : { done: rnd.next() < 0.5 };
+              // Some renames move the due date too (or clear it), so the due views are raced as well.
+              const dueOn = rnd.next() < 0.3 ? (rnd.next() < 0.3 ? null : `2030-0${1 + rnd.int(9)}-1${rnd.int(9)}`) : undefined;
+              const patch = kind === "update" ? { title: `title ${rnd.int(1e6)} by ${n}`, ...(dueOn === undefined ? {} : { dueOn }) } : { done: rnd.next() < 0.5 };
               history.updated(user, await store.update({ id, patch }), start);
+              break;
+            }
+            case "batch": {
+              // Completes or reopens a few hot tasks at once, racing the single writes to them.
+              const some = [...new Set([hot(), hot(), hot()])];
+              const result = await store.batch({ op: rnd.next() < 0.5 ? "complete" : "reopen", ids: some });
+              batches++;
+              if ("tasks" in result) for (const t of result.tasks) history.updated(user, t, start);
               break;
             }
             case "delete":
@@ -173,9 +186,13 @@ describe("history of concurrent operations on two instances (postgres + redis)",
                 history.got(user, id, start);
               }
               break;
-            case "list":
-              history.listed(user, start, await store.list({ limit: 200 }));
+            case "list": {
+              // Any view: all, open or done, newest first or by due date.
+              const view = { status: rnd.pick(["all", "open", "done"] as const), sort: rnd.next() < 0.3 ? ("due" as const) : ("new" as const) };
+              history.listed(user, start, await store.list({ limit: 200, ...view }), view);
+              views[`${view.status}/${view.sort}`] = (views[`${view.status}/${view.sort}`] ?? 0) + 1;
               break;
+            }
           }
         } catch (err) {
           // Writes to a task deleted meanwhile are refused: not a bug.
@@ -204,6 +221,26 @@ describe("history of concurrent operations on two instances (postgres + redis)",
         }
       }
     }
+    // Every instance's views and counts, per user, equal Postgres' (the audit below walks them too).
+    for (const engine of stores) {
+      for (const user of users) {
+        const expected = await queries.countTasks(engine.database.db, { userId: user });
+        for (const status of ["all", "open", "done"] as const) {
+          for (const sort of ["new", "due"] as const) {
+            const page = await engine.forUser(user).list({ limit: 200, status, sort });
+            const fromPostgres = (await queries.listTasks(engine.database.db, { userId: user, status, sort, limit: 200 })).map((t) => t.id);
+            if (JSON.stringify(page.tasks.map((t) => t.id)) !== JSON.stringify(fromPostgres)) {
+              drift++;
+              violations.push(`drift: ${status}/${sort} of user ${user} is ${page.tasks.map((t) => t.id).join(",")}, Postgres ${fromPostgres.join(",")}`);
+            }
+            if (JSON.stringify(page.counts) !== JSON.stringify(expected)) {
+              drift++;
+              violations.push(`drift: counts of user ${user} are ${JSON.stringify(page.counts)}, Postgres ${JSON.stringify(expected)}`);
+            }
+          }
+        }
+      }
+    }
     const audit = await stores[0]!.audit();
     if (!audit.ok) {
       drift += audit.stale + audit.ghosts + audit.missingFromList;
@@ -214,17 +251,19 @@ describe("history of concurrent operations on two instances (postgres + redis)",
     // acknowledged write with the highest version left it (a delete and a restore each take a
     // version), and every version was taken by an acknowledged write (none by another user).
     const last = new Map<number, { version: number; deleted: boolean }>();
-    const acknowledgedVersions = new Map<number, number>();
+    // (A batch answers the tasks it left unchanged too: a version is counted once however often it was answered.)
+    const acknowledgedVersions = new Map<number, Set<number>>();
     for (const e of history.events) {
       const version = e.kind === "write" ? e.version : e.kind === "delete" && e.acked ? (e.version as number) : undefined;
       if (version === undefined || (e.kind !== "write" && e.kind !== "delete")) continue;
-      acknowledgedVersions.set(e.id, (acknowledgedVersions.get(e.id) ?? 0) + 1);
+      acknowledgedVersions.set(e.id, (acknowledgedVersions.get(e.id) ?? new Set()).add(version));
       if (version > (last.get(e.id)?.version ?? 0)) last.set(e.id, { version, deleted: e.kind === "delete" });
     }
     for (const id of allIds) {
       const row = rows.get(id);
       const final = last.get(id) as { version: number; deleted: boolean };
-      if (final.version !== acknowledgedVersions.get(id)) violations.push(`task ${id}: v${final.version} after ${acknowledgedVersions.get(id)} acknowledged writes`);
+      const taken = acknowledgedVersions.get(id)?.size;
+      if (final.version !== taken) violations.push(`task ${id}: v${final.version} after ${taken} acknowledged writes`);
       const expected = final.deleted ? "deleted" : `user ${history.owner.get(id)}'s, v${final.version}`;
       const actual = row ? `user ${row.userId}'s, v${row.task.version}` : "deleted";
       if (actual !== expected || row?.task.title === FOREIGN_TITLE) violations.push(`task ${id}: Postgres has it ${actual} (${row?.task.title}), expected ${expected}`);
@@ -234,9 +273,9 @@ describe("history of concurrent operations on two instances (postgres + redis)",
     const hitRatio = report.hits / report.reads;
     console.log(
       `history: ${operations} operations (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}, ` +
-        `restores ${restores}, peeks at another user's task: get ${peeks.get}, update ${peeks.update}, remove ${peeks.remove}), ` +
+        `restores ${restores}, batches ${batches}, lists by view ${JSON.stringify(views)}, peeks at another user's task: get ${peeks.get}, update ${peeks.update}, remove ${peeks.remove}), ` +
         `${report.readsChecked} reads checked, ${report.hits} of ${report.reads} reads HIT (${hitRatio.toFixed(2)}), ` +
-        `${report.stale} stale reads, ${report.deletedReads} reads of deleted tasks, ${report.lost} lost tasks, ${report.leaked} lists showing another user's task, ` +
+        `${report.stale} stale reads, ${report.deletedReads} reads of deleted tasks, ${report.lost} lost tasks, ${report.leaked} lists showing another user's task, ${report.badCounts} impossible counts, ` +
         `${drift} drift after quiescence (audit checked ${audit.checked} entries); seed ${seed}`,
     );
     expect(operations).toBeGreaterThanOrEqual(OPERATIONS);
@@ -247,6 +286,8 @@ describe("history of concurrent operations on two instances (postgres + redis)",
     expect(counts.list ?? 0).toBeGreaterThan(0);
     expect(counts.delete ?? 0).toBeGreaterThan(0);
     expect(restores).toBeGreaterThan(0);
+    expect(batches).toBeGreaterThan(0);
+    expect(Object.keys(views)).toHaveLength(6);
     expect(Object.values(peeks).every((n) => n > 0), JSON.stringify(peeks)).toBe(true);
     expect(hitRatio).toBeGreaterThanOrEqual(MIN_HIT_RATIO);
   });

@@ -119,7 +119,7 @@ describe.each(BACKENDS)("forced interleavings on $name", (backend) => {
     await writer.remove({ id: doomed.id });
     g.open();
     const built = await listing;
-    const indexed = await writer.store.cache?.driver.forUser(env.userId).readWholeIndex();
+    const indexed = await writer.store.cache?.driver.forUser(env.userId).readIndex().then((i) => i && i.views["all:new"]);
     const truth = await queries.listAllTaskIds(writer.store.database.db, { userId: env.userId });
     expect(indexed).toEqual(truth);
     const page = await writer.list({ limit: 200 });
@@ -130,5 +130,74 @@ describe.each(BACKENDS)("forced interleavings on $name", (backend) => {
     // The builder's own answer came from the index it published: the same page, filled as it read.
     expect(built).toEqual({ ...page, cache: "MISS" });
     expect((await writer.store.audit(env.userId)).ok).toBe(true);
+  });
+
+  /** Each view of the user's tasks, as the cache's views hold them, equals the same view in Postgres. */
+  async function expectViewsEqualPostgres() {
+    const snapshot = await writer.store.cache?.driver.forUser(env.userId).readIndex();
+    if (!writer.store.cache) return;
+    expect(snapshot, "complete views").not.toBeNull();
+    for (const status of ["all", "open", "done"] as const) {
+      for (const sort of ["new", "due"] as const) {
+        const truth = (await queries.listTasks(writer.store.database.db, { userId: env.userId, status, sort, limit: 1000 })).map((t) => t.id);
+        expect(snapshot?.views[`${status}:${sort}`], `${status}:${sort}`).toEqual(truth);
+      }
+    }
+  }
+
+  test("a status change racing a views build: the build's older row can't put the task back in its old view", async () => {
+    await writer.store.cache?.driver.forUser(env.userId).dropIndex();
+    const task = await writer.create({ title: "open in the snapshot, done during the build", dueOn: "2031-01-01" });
+    const g = gate();
+    const builder = await open({ beforeIndexPublish: () => g.wait() });
+    const listing = builder.list({ limit: 200, status: "open" });
+    await g.reached(); // the build has read the task as open, v1
+    const done = await writer.update({ id: task.id, patch: { done: true, dueOn: "2030-06-01" } });
+    g.open();
+    const built = await listing;
+    expect(built.tasks.map((t) => t.id)).not.toContain(task.id);
+    const doneView = await writer.list({ limit: 200, status: "done", sort: "due" });
+    expect(doneView.cache).toBe("HIT");
+    expect(doneView.tasks).toContainEqual(done);
+    await expectViewsEqualPostgres();
+    expect((await writer.store.audit(env.userId)).ok).toBe(true);
+  });
+
+  test("a batch whose write-through lands after a later single write leaves the later state, in the entry and in every view", async () => {
+    const [a, b] = [await writer.create({ title: "batched a" }), await writer.create({ title: "batched b" })];
+    await writer.list({ limit: 200 }); // complete views
+    const g = gate();
+    const slow = await open({ beforeWriteThrough: () => g.wait() });
+    const batch = slow.batch({ op: "complete", ids: [a.id, b.id] });
+    await g.reached(); // both completed in Postgres (v2), the cache write held back
+    const reopened = await writer.update({ id: a.id, patch: { done: false } }); // v3, written through first
+    g.open();
+    const result = await batch;
+    expect("tasks" in result && result.tasks.map((t) => [t.id, t.version, t.done])).toEqual([
+      [b.id, 2, true],
+      [a.id, 2, true],
+    ]);
+    await expectCacheEqualsPostgres(writer, a.id);
+    await expectCacheEqualsPostgres(writer, b.id);
+    expect((await writer.get(a.id)).task).toEqual(reopened);
+    const open_ = (await writer.list({ limit: 200, status: "open" })).tasks.map((t) => t.id);
+    expect(open_).toContain(a.id);
+    expect(open_).not.toContain(b.id);
+    await expectViewsEqualPostgres();
+  });
+
+  test("a restore racing a views build puts the task back in its views, whichever lands first", async () => {
+    const task = await writer.create({ title: "deleted before the build, restored during it", dueOn: "2032-02-02" });
+    await writer.remove({ id: task.id });
+    await writer.store.cache?.driver.forUser(env.userId).dropIndex();
+    const g = gate();
+    const builder = await open({ beforeIndexPublish: () => g.wait() });
+    const listing = builder.list({ limit: 200, sort: "due" });
+    await g.reached(); // the build's snapshot has no such task
+    const restored = await writer.restore(task.id);
+    g.open();
+    await listing;
+    expect((await writer.list({ limit: 200, sort: "due" })).tasks).toContainEqual(restored);
+    await expectViewsEqualPostgres();
   });
 });

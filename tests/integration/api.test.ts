@@ -68,7 +68,7 @@ async function expectJson(res: Response, status: number): Promise<Read> {
   return r;
 }
 
-const TASK_KEYS = ["createdAt", "done", "id", "title", "updatedAt", "version"];
+const TASK_KEYS = ["createdAt", "done", "dueOn", "id", "title", "updatedAt", "version"];
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 function expectTaskShape(value: unknown): Task {
@@ -79,6 +79,7 @@ function expectTaskShape(value: unknown): Task {
   expect(Number.isInteger(t.id) && (t.id as number) > 0, `id ${String(t.id)}`).toBe(true);
   expect(t.title).toBeTypeOf("string");
   expect(t.done).toBeTypeOf("boolean");
+  expect(t.dueOn === null || (typeof t.dueOn === "string" && /^\d{4}-\d{2}-\d{2}$/.test(t.dueOn)), `dueOn ${String(t.dueOn)}`).toBe(true);
   expect(Number.isInteger(t.version) && (t.version as number) >= 1, `version ${String(t.version)}`).toBe(true);
   for (const key of ["createdAt", "updatedAt"]) {
     expect(t[key]).toMatch(ISO_INSTANT);
@@ -91,12 +92,15 @@ async function taskFrom(res: Response, status = 200): Promise<Task> {
   return expectTaskShape((await expectJson(res, status)).body);
 }
 
-type Page = { tasks: Task[]; nextCursor: string | null; xCache: string | null };
+type Page = { tasks: Task[]; nextCursor: string | null; counts: { all: number; open: number; done: number }; xCache: string | null };
 
 async function pageFrom(res: Response): Promise<Page> {
   const r = await expectJson(res, 200);
   const body = r.body as Record<string, unknown>;
-  expect(Object.keys(body).sort()).toEqual(["nextCursor", "tasks"]);
+  expect(Object.keys(body).sort()).toEqual(["counts", "nextCursor", "tasks"]);
+  const counts = body.counts as Page["counts"];
+  expect(Object.keys(counts).sort()).toEqual(["all", "done", "open"]);
+  expect(counts.all).toBe(counts.open + counts.done);
   expect(Array.isArray(body.tasks)).toBe(true);
   const tasks = (body.tasks as unknown[]).map(expectTaskShape);
   const nextCursor = body.nextCursor;
@@ -106,7 +110,7 @@ async function pageFrom(res: Response): Promise<Page> {
   }
   const xCache = r.headers.get("x-cache");
   expect(xCache).toMatch(/^(HIT|MISS)$/);
-  return { tasks, nextCursor: nextCursor as string | null, xCache };
+  return { tasks, nextCursor: nextCursor as string | null, counts, xCache };
 }
 
 /** Text that must never reach a client: stack frames, file positions, driver and runtime messages. */
@@ -1006,7 +1010,7 @@ describe.each(BACKENDS)("REST API on $name", (backend) => {
         await expectRefused(() => api.list(`?limit=${encodeURIComponent(limit)}`), 400, "validation_failed");
       });
 
-      test.each(["abc", "0", "-5", "1.5", "", "2147483648", "01"])("cursor=%j is 400 validation_failed", async (cursor) => {
+      test.each(["abc", "0", "-5", "1.5", "", "140737488355328", "99999999999999999", "01"])("cursor=%j is 400 validation_failed", async (cursor) => {
         await expectRefused(() => api.list(`?cursor=${encodeURIComponent(cursor)}`), 400, "validation_failed");
       });
 

@@ -50,7 +50,7 @@ describe.each(BACKENDS)("cache audit on $name", (backend) => {
     // Drift injected behind the store's back: an entry Postgres never had at that version, a
     // cached and listed task Postgres doesn't have, and a row the list index never heard of.
     await driver.putTask({ ...a, version: a.version + 5, title: "not what postgres says" }, await driver.epoch());
-    await driver.putCreated({ ...a, id: 999_999, title: "ghost" }, await driver.epoch());
+    await driver.putTask({ ...a, id: 999_999, title: "ghost" }, await driver.epoch());
     const hidden = await queries.insertTask(engine.database.db, { userId: env.userId, title: "written around the cache", done: false });
     const report = await engine.audit(env.userId);
     // The ghost counts twice: as a cached entry and as a list member Postgres doesn't have.
@@ -59,7 +59,7 @@ describe.each(BACKENDS)("cache audit on $name", (backend) => {
       expect.arrayContaining([
         expect.objectContaining({ id: a.id, kind: "stale" }),
         expect.objectContaining({ id: 999_999, kind: "ghost", cached: "v1" }),
-        expect.objectContaining({ id: 999_999, kind: "ghost", cached: "in list" }),
+        expect.objectContaining({ id: 999_999, kind: "ghost", cached: "in all view" }),
         expect.objectContaining({ id: hidden.id, kind: "missingFromList" }),
       ]),
     );
@@ -71,9 +71,12 @@ describe.each(BACKENDS)("cache audit on $name", (backend) => {
     expect(await engine.audit(other)).toMatchObject({ scope: "user", checked: 0, ok: true });
     // The whole-store audit sees it too, and also a ghost entry outside every list, which a
     // user's audit (reading by id) can't see (see auditUser).
+    // Rebuilt from Postgres, the views hold neither ghost (nor miss `hidden` any more).
+    await driver.dropIndex();
     await driver.putTask({ ...a, id: 999_998, title: "unlisted ghost" }, await driver.epoch());
-    expect(await engine.audit(env.userId)).toMatchObject({ ghosts: 2 });
-    expect(await engine.audit()).toMatchObject({ scope: "all", stale: 1, ghosts: 3, missingFromList: 1, ok: false });
+    await store.list({ limit: 50 });
+    expect(await engine.audit(env.userId)).toMatchObject({ stale: 1, ghosts: 0, missingFromList: 0 });
+    expect(await engine.audit()).toMatchObject({ scope: "all", stale: 1, ghosts: 2, missingFromList: 0, ok: false });
   });
 
   test("a cached copy of another user's task counts as a ghost in that user's slot", async () => {
@@ -82,7 +85,7 @@ describe.each(BACKENDS)("cache audit on $name", (backend) => {
     await engine.forUser(intruder).list({ limit: 10 }); // the intruder's (empty) list index
     const slot = engine.cache?.driver.forUser(intruder);
     if (!slot) throw new Error("no cache");
-    await slot.putCreated(victim, await slot.epoch());
+    await slot.putTask(victim, await slot.epoch());
     expect(await engine.audit(intruder)).toMatchObject({ ghosts: 2, listsChecked: 1, ok: false });
     expect((await engine.audit()).findings).toEqual(expect.arrayContaining([expect.objectContaining({ id: victim.id, kind: "ghost" })]));
   });
@@ -112,7 +115,7 @@ describe.each(BACKENDS)("cache audit on $name", (backend) => {
       expect(report.findings).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ id: unlisted.id, kind: "missingFromList" }),
-          expect.objectContaining({ id: ghostId, kind: "ghost", cached: "in list" }),
+          expect.objectContaining({ id: ghostId, kind: "ghost", cached: "in all view" }),
           expect.objectContaining({ id: ghostId, kind: "ghost", cached: "v1" }),
           expect.objectContaining({ id: stale.id, kind: "stale" }),
         ]),
@@ -122,7 +125,7 @@ describe.each(BACKENDS)("cache audit on $name", (backend) => {
     expect(whole.findings).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ id: unlisted.id, kind: "missingFromList" }),
-        expect.objectContaining({ id: ghostId, kind: "ghost", cached: "in list" }),
+        expect.objectContaining({ id: ghostId, kind: "ghost", cached: "in all view" }),
         expect.objectContaining({ id: stale.id, kind: "stale" }),
       ]),
     );
@@ -151,11 +154,11 @@ describe.each(BACKENDS)("cache audit on $name", (backend) => {
       const stats = await client.info("commandstats");
       counting = false;
       expect(report).toMatchObject({ checked: 1, listsChecked: 1, ok: true });
-      // One MGET of its entries and one page of its list index, each under the breaker; no SCAN.
-      expect(calls).toEqual(["audit", "audit"]);
+      // One MGET of its entries and one page of each of its six views, each under the breaker; no SCAN.
+      expect(calls).toEqual(Array.from({ length: 7 }, () => "audit"));
       expect(stats).not.toMatch(/cmdstat_scan:/);
       const commands = [...stats.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].filter(([, name]) => name !== "config" && name !== "info");
-      expect(commands.reduce((n, [, , c]) => n + Number(c), 0)).toBeLessThanOrEqual(4);
+      expect(commands.reduce((n, [, , c]) => n + Number(c), 0)).toBeLessThanOrEqual(40);
     } finally {
       client.disconnect();
       await redis.stop();

@@ -4,7 +4,7 @@ import { openApiDocument } from "@/lib/http/openapi";
 import { auditCache, health, repairCache } from "@/lib/http/opsHandlers";
 import { createKey } from "@/lib/http/keyHandlers";
 import { cacheState } from "@/lib/http/opsHandlers";
-import { createTask, deleteTask, getTask, listTasks, updateTask, type TasksFor } from "@/lib/http/taskHandlers";
+import { batchTasks, createTask, deleteTask, getTask, listTasks, updateTask, type TasksFor } from "@/lib/http/taskHandlers";
 import { createAuth, rateLimiterFor } from "@/lib/auth";
 import { TaskError } from "@/lib/tasks/errors";
 import type { TaskStore } from "@/lib/taskStore";
@@ -84,6 +84,16 @@ describe("OpenAPI document matches what the API really answers", () => {
     await check("/api/tasks/{id}", "delete", await deleteTask(source, req(`/api/tasks/${task.id}`, { method: "DELETE" }), String(task.id)));
     await check("/api/tasks/{id}", "delete", await deleteTask(source, req(`/api/tasks/${task.id}`, { method: "DELETE" }), String(task.id)));
     await check("/api/tasks/{id}", "delete", await deleteTask(source, req("/api/tasks/0", { method: "DELETE" }), "0"));
+    const other = await createTask(source, req("/api/tasks", jsonInit("POST", { title: "batched", dueOn: "2030-06-01" })));
+    const otherId = ((await other.json()) as { id: number }).id;
+    await check("/api/tasks", "get", await listTasks(source, req("/api/tasks?status=open&sort=due")));
+    await check("/api/tasks", "get", await listTasks(source, req("/api/tasks?sort=sideways")));
+    await check("/api/tasks/batch", "post", await batchTasks(source, req("/api/tasks/batch", jsonInit("POST", { op: "complete", ids: [otherId] }))));
+    await check("/api/tasks/batch", "post", await batchTasks(source, req("/api/tasks/batch", jsonInit("POST", { op: "delete", ids: [otherId] }))));
+    await check("/api/tasks/batch", "post", await batchTasks(source, req("/api/tasks/batch", jsonInit("POST", { op: "complete", ids: [otherId] }))));
+    await check("/api/tasks/batch", "post", await batchTasks(source, req("/api/tasks/batch", jsonInit("POST", { op: "restore", ids: [otherId] }))));
+    await check("/api/tasks/batch", "post", await batchTasks(source, req("/api/tasks/batch", jsonInit("POST", { op: "restore", ids: [otherId] }))));
+    await check("/api/tasks/batch", "post", await batchTasks(source, req("/api/tasks/batch", jsonInit("POST", { op: "explode", ids: [otherId] }))));
     const down = async (): Promise<never> => {
       throw new TaskError("service_unavailable", "The database is unavailable.");
     };
@@ -116,7 +126,7 @@ describe("OpenAPI document matches what the API really answers", () => {
     const made = await createKey(req("/api/keys", jsonInit("POST", { name: "docs" }, bearer("wtk_not-a-key"))), keyCtx);
     await check("/api/keys", "post", made);
     expect(made.status).toBe(401);
-    expect(seen).toHaveLength(33);
+    expect(seen).toHaveLength(41);
   });
 
   test("the document is OpenAPI 3.1 and every operation lists its error statuses", () => {
@@ -141,7 +151,7 @@ describe("OpenAPI document matches what the API really answers", () => {
   });
 
   test("the schemas refuse what the API must never send", () => {
-    const validTask = { id: 1, title: "t", done: false, version: 1, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z" };
+    const validTask = { id: 1, title: "t", done: false, version: 1, dueOn: null, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z" };
     const task = ajv.compile(resolve(doc.components.schemas.Task, doc) as object);
     expect(task(validTask)).toBe(true);
     expect(task({ ...validTask, id: "1" })).toBe(false);

@@ -118,8 +118,9 @@ describe("health, metrics and request logging", () => {
     expect(mine.counts).toMatchObject({ hit: 2, "write-through": 2, "repair-recorded": 2 });
     expect(mine.hitRatio).toBe(1);
     expect(mine.pendingRepairs).toBe(2);
-    expect(mine.events.map((e) => e.kind)).toEqual(["repair-recorded", "repair-recorded", "write-through", "write-through"]);
-    expect(mine.events.map((e) => e.seq)).toEqual([4, 3, 2, 1]);
+    // Reads are in the feed beside writes (the lab shows miss → fill → hit as it happens).
+    expect(mine.events.map((e) => e.kind)).toEqual(["repair-recorded", "repair-recorded", "write-through", "hit", "hit", "write-through"]);
+    expect(mine.events.map((e) => e.seq)).toEqual([6, 5, 4, 3, 2, 1]);
     expect(JSON.stringify(mine)).not.toContain("userId");
     expect(mine.events.filter((e) => e.detail?.startsWith("auth value"))).toHaveLength(1);
 

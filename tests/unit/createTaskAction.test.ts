@@ -10,7 +10,7 @@ vi.mock("@/lib/auth", () => ({ actionTasks: async () => store }));
 
 const { createTaskAction, listTasksAction } = await import("@/app/actions");
 
-const saved: Task = { id: 7, title: "Buy milk", done: false, version: 1, createdAt: "2030-01-01T00:00:00.000Z", updatedAt: "2030-01-01T00:00:00.000Z" };
+const saved: Task = { id: 7, title: "Buy milk", done: false, version: 1, dueOn: null, createdAt: "2030-01-01T00:00:00.000Z", updatedAt: "2030-01-01T00:00:00.000Z" };
 
 beforeEach(() => {
   vi.spyOn(log, "error").mockImplementation(() => {});

@@ -12,6 +12,21 @@ describe("environment configuration", () => {
     expect(env.DATABASE_POOL_MAX).toBe(10);
   });
 
+  test("REDIS_CLUSTER_NODES selects the redis driver on a cluster; bad node lists and both at once are refused", () => {
+    const env = parseEnv({ REDIS_CLUSTER_NODES: "10.0.0.1:7000, redis-b:7001,[::1]:7002" });
+    expect(resolveCacheDriver(env)).toBe("redis");
+    expect(env.REDIS_CLUSTER_NODES).toEqual([
+      { host: "10.0.0.1", port: 7000 },
+      { host: "redis-b", port: 7001 },
+      { host: "::1", port: 7002 },
+    ]);
+    for (const bad of ["10.0.0.1", "10.0.0.1:0", "host:70000", "a:1,,b:2", "redis://a:1"]) {
+      expect(() => parseEnv({ REDIS_CLUSTER_NODES: bad }), bad).toThrow(/REDIS_CLUSTER_NODES must be host:port pairs/);
+    }
+    expect(() => parseEnv({ REDIS_CLUSTER_NODES: "a:1", REDIS_URL: "redis://127.0.0.1:6379" })).toThrow(/set one/);
+    expect(() => parseEnv({ CACHE_DRIVER: "redis" })).toThrow(/neither REDIS_URL nor REDIS_CLUSTER_NODES/);
+  });
+
   test("REDIS_URL alone selects the redis driver; CACHE_DRIVER overrides it", () => {
     expect(resolveCacheDriver(parseEnv({ REDIS_URL: "redis://127.0.0.1:6379" }))).toBe("redis");
     expect(resolveCacheDriver(parseEnv({ REDIS_URL: "redis://127.0.0.1:6379", CACHE_DRIVER: "none" }))).toBe("none");
@@ -64,6 +79,6 @@ describe("environment configuration", () => {
   });
 
   test("CACHE_DRIVER=redis without REDIS_URL is refused, naming both", () => {
-    expect(() => parseEnv({ CACHE_DRIVER: "redis" })).toThrow(/CACHE_DRIVER: is redis, but REDIS_URL is not set/);
+    expect(() => parseEnv({ CACHE_DRIVER: "redis" })).toThrow(/CACHE_DRIVER: is redis, but neither REDIS_URL nor REDIS_CLUSTER_NODES is set/);
   });
 });
