@@ -1,14 +1,16 @@
-import type { APIRequestContext, Locator, Page, Request } from "@playwright/test";
+import type { Locator, Page, Request } from "@playwright/test";
 import {
   alerts,
   apiCreate,
   apiTask,
   deleteButton,
+  DESKTOP,
   editButton,
   expect,
   expectAllSaved,
   listAllTasks,
   openCount,
+  PHONE,
   row,
   tasksContaining,
   test,
@@ -20,16 +22,6 @@ import {
 // action. Mark all complete and Clear completed are one batch call each, under an idempotency key that
 // a retry reuses.
 
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-
-type DatedTask = ApiTask & { dueOn: string | null };
-
-async function apiCreateWith(request: APIRequestContext, data: { title: string; done?: boolean; dueOn?: string | null }): Promise<DatedTask> {
-  const response = await request.post("/api/tasks", { data });
-  expect(response.status(), await response.text()).toBe(201);
-  return (await response.json()) as DatedTask;
-}
 
 /** The toast that says `text` (several can be up at once). */
 function toast(page: Page, text: string): Locator {
@@ -59,7 +51,7 @@ for (const [size, viewport] of [["desktop (1280 × 800)", DESKTOP], ["phone (390
       const titles = [unique.title("Buy milk"), unique.title("Call the bank"), unique.title("Fix the bike")];
       for (const title of titles) await apiCreate(page.request, title);
       const alreadyDone = unique.title("Water the plants");
-      await apiCreateWith(page.request, { title: alreadyDone, done: true });
+      await apiCreate(page.request, alreadyDone, { done: true });
       const batches = recordActions(page, '"op":"complete"');
 
       await page.goto("/");
@@ -92,7 +84,7 @@ for (const [size, viewport] of [["desktop (1280 × 800)", DESKTOP], ["phone (390
     }) => {
       const open = unique.title("Plan the sprint");
       await apiCreate(page.request, open);
-      const done = [await apiCreateWith(page.request, { title: unique.title("Send the invoice"), done: true }), await apiCreateWith(page.request, { title: unique.title("Pay the rent"), done: true })];
+      const done = [await apiCreate(page.request, unique.title("Send the invoice"), { done: true }), await apiCreate(page.request, unique.title("Pay the rent"), { done: true })];
 
       await page.goto("/");
       await page.getByRole("button", { name: "Clear completed" }).click();
@@ -172,7 +164,7 @@ test.describe("on a desktop (1280 × 800)", () => {
     const a = unique.title("Empty the dishwasher");
     const b = unique.title("Take out the recycling");
     await apiCreate(page.request, a);
-    await apiCreateWith(page.request, { title: b, done: true });
+    await apiCreate(page.request, b, { done: true });
     await page.goto("/");
 
     const aBox = page.getByRole("checkbox", { name: a, exact: true });
@@ -217,7 +209,7 @@ test.describe("on a desktop (1280 × 800)", () => {
     const title = unique.title("Buy paint");
     const renamed = unique.title("Buy white paint");
     const theirs = unique.title("Buy white paint and brushes");
-    await apiCreateWith(page.request, { title, dueOn: "2031-03-04" });
+    await apiCreate(page.request, title, { dueOn: "2031-03-04" });
     await page.goto("/");
 
     await editButton(page, title).click();
@@ -234,7 +226,7 @@ test.describe("on a desktop (1280 × 800)", () => {
     await expect(row(page, title).locator("time")).toHaveAttribute("datetime", "2031-03-04");
     await expect(toast(page, `Edit of “${renamed}” undone`)).toBeVisible();
     await expectAllSaved(page);
-    const back = (await apiTask(page.request, title)) as DatedTask;
+    const back = (await apiTask(page.request, title)) as ApiTask;
     expect(back).toMatchObject({ title, dueOn: "2031-03-04", done: false });
 
     // Edit once more; then someone else renames it (another tab); Undo must not clobber their change.

@@ -1,14 +1,19 @@
 import AxeBuilder from "@axe-core/playwright";
 import type { Locator, Page } from "@playwright/test";
 import { mkdirSync } from "node:fs";
-import { apiCreate, listAllTasks, expect, test } from "./fixtures";
+import {
+  apiCreate,
+  DESKTOP,
+  expect,
+  listAllTasks,
+  PHONE,
+  test,
+} from "./fixtures";
 
 // The cache lab (issue 10, item 6: "a cache lab that teaches"): reads in the event feed beside
 // writes, Evict and "Flush my cache", the race demo, a phone layout of one card per task, and an
 // accessibility scan, at desktop and phone sizes.
 
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 const SIZES = [
   ["desktop (1280 × 800)", DESKTOP, "desktop"],
   ["phone (390 × 844)", PHONE, "phone"],

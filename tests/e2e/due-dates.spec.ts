@@ -1,35 +1,27 @@
 import type { APIRequestContext, Locator, Page } from "@playwright/test";
 import {
   addButton,
+  apiCreate,
   apiTask,
+  DESKTOP,
   editButton,
   expect,
   expectAllSaved,
   newTaskInput,
+  PHONE,
   row,
   taskTitle,
   test,
-  type ApiTask,
 } from "./fixtures";
 
 // Issue 10, item 3: due dates. The add form's optional date, each row's date (a <time>), "Overdue"
 // and "Today" said in words, and the editor changing or clearing a date. Dates are relative to the
 // browser's own today.
 
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-type DatedTask = ApiTask & { dueOn: string | null };
-
-async function apiCreateDue(request: APIRequestContext, title: string, dueOn: string | null, done = false): Promise<DatedTask> {
-  const response = await request.post("/api/tasks", { data: { title, dueOn, done } });
-  expect(response.status(), await response.text()).toBe(201);
-  return (await response.json()) as DatedTask;
-}
-
 async function dueOnInApi(request: APIRequestContext, title: string): Promise<string | null | undefined> {
-  return ((await apiTask(request, title)) as DatedTask | undefined)?.dueOn;
+  return ((await apiTask(request, title)))?.dueOn;
 }
 
 /** The browser's local date, `days` from today. */
@@ -120,10 +112,10 @@ test.describe("on a desktop (1280 × 800)", () => {
     const now = unique.title("Buy a birthday card");
     const soon = unique.title("Book the dentist");
     const doneLate = unique.title("Pay the gas bill");
-    await apiCreateDue(page.request, late, await localDay(page, -2));
-    await apiCreateDue(page.request, now, today);
-    await apiCreateDue(page.request, soon, await localDay(page, 1));
-    await apiCreateDue(page.request, doneLate, await localDay(page, -5), true);
+    await apiCreate(page.request, late, { dueOn: await localDay(page, -2) });
+    await apiCreate(page.request, now, { dueOn: today });
+    await apiCreate(page.request, soon, { dueOn: await localDay(page, 1) });
+    await apiCreate(page.request, doneLate, { dueOn: await localDay(page, -5), done: true });
     await page.reload();
 
     await expect(dueOf(page, late)).toContainText("Overdue");
@@ -176,7 +168,7 @@ test.describe("on a phone (390 × 844)", () => {
   }) => {
     await page.goto("/");
     const late = unique.title("Return the library books");
-    await apiCreateDue(page.request, late, await localDay(page, -1));
+    await apiCreate(page.request, late, { dueOn: await localDay(page, -1) });
     await page.reload();
     expect(await page.evaluate(() => document.documentElement.scrollWidth), "page width").toBeLessThanOrEqual(PHONE.width);
 

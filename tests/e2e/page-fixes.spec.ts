@@ -1,28 +1,27 @@
 import AxeBuilder from "@axe-core/playwright";
-import { test as base, type APIRequestContext, type Locator, type Page } from "@playwright/test";
+import { test as base, type Locator, type Page } from "@playwright/test";
 import {
   apiCreate,
   apiDelete,
   apiTask,
   deleteButton,
+  DESKTOP,
   editButton,
   expect,
   expectAllSaved,
   listAllTasks,
   newAccount,
   newTaskInput,
+  PHONE,
   row,
   taskTitle,
   test,
-  type ApiTask,
 } from "./fixtures";
 
 // The task page's fixes (issue 10, item 5): the checkbox is its own target and the title edits,
 // a counter near the title limit, contrast checked by axe-core, a phone layout with 44 px
 // targets, a footer that names the cache in use, and a session without aborted requests.
 
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 
 const TITLE_HINT = "Double-click, or press Enter or F2, to edit this title.";
 
@@ -33,12 +32,6 @@ function countActions(page: Page): () => number {
     if (request.method() === "POST" && request.headers()["next-action"]) n++;
   });
   return () => n;
-}
-
-async function apiCreateDone(request: APIRequestContext, title: string): Promise<ApiTask> {
-  const response = await request.post("/api/tasks", { data: { title, done: true } });
-  expect(response.status(), await response.text()).toBe(201);
-  return (await response.json()) as ApiTask;
 }
 
 test.describe("on a desktop (1280 × 800)", () => {
@@ -271,7 +264,7 @@ for (const [size, viewport] of [["desktop (1280 × 800)", DESKTOP], ["phone (390
     }) => {
       const open = unique.title("Return the library books");
       await apiCreate(page.request, open);
-      await apiCreateDone(page.request, unique.title("Water the plants"));
+      await apiCreate(page.request, unique.title("Water the plants"), { done: true });
       await apiCreate(page.request, unique.title(`A long one: ${"write the quarterly report with the figures from every region, ".repeat(3)}`));
 
       await page.goto("/");
@@ -329,7 +322,7 @@ test.describe("on a phone (390 × 844)", () => {
     const short = "Buy milk";
     const long = unique.title(`Write the quarterly report ${"with the figures from every region ".repeat(3)}`);
     const done = "Water the plants";
-    const created = [await apiCreate(page.request, long), await apiCreate(page.request, short), await apiCreateDone(page.request, done)];
+    const created = [await apiCreate(page.request, long), await apiCreate(page.request, short), await apiCreate(page.request, done, { done: true })];
 
     await page.goto("/");
     await expect(row(page, short)).toBeVisible();

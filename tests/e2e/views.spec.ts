@@ -1,29 +1,22 @@
 import AxeBuilder from "@axe-core/playwright";
-import type { APIRequestContext, Page } from "@playwright/test";
+import type { Page } from "@playwright/test";
 import {
   apiCreate,
   apiTask,
   deleteButton,
+  DESKTOP,
   expect,
   expectAllSaved,
   newTaskInput,
   openCount,
+  PHONE,
   row,
   test,
-  type ApiTask,
 } from "./fixtures";
 
 // Issue 10, item 2: the views (All, Active, Completed, Due) as tabs with their counts, the count
 // line, and counts that follow every write, at a desktop's and a phone's size.
 
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-
-async function apiCreateWith(request: APIRequestContext, data: { title: string; done?: boolean; dueOn?: string | null }): Promise<ApiTask> {
-  const response = await request.post("/api/tasks", { data });
-  expect(response.status(), await response.text()).toBe(201);
-  return (await response.json()) as ApiTask;
-}
 
 function tab(page: Page, name: string) {
   return page.getByRole("tablist", { name: "Views" }).getByRole("tab", { name, exact: true });
@@ -54,7 +47,7 @@ for (const [size, viewport] of [["desktop (1280 × 800)", DESKTOP], ["phone (390
       const bins = unique.title("Put the bins out");
       await apiCreate(page.request, pay);
       await apiCreate(page.request, call);
-      await apiCreateWith(page.request, { title: plants, done: true });
+      await apiCreate(page.request, plants, { done: true });
 
       await page.goto("/");
       await expect(tab(page, "All 3")).toHaveAttribute("aria-selected", "true");
@@ -113,10 +106,10 @@ for (const [size, viewport] of [["desktop (1280 × 800)", DESKTOP], ["phone (390
     test(`The Due view lists every live task by due date, undated last, on a ${size}`, async ({ page, unique }) => {
       await page.goto("/");
       const [later, soon, none, doneSoonest] = [unique.title("Renew the passport"), unique.title("Book the dentist"), unique.title("Read a book"), unique.title("File the taxes")];
-      await apiCreateWith(page.request, { title: later, dueOn: await localDay(page, 20) });
-      await apiCreateWith(page.request, { title: none });
-      await apiCreateWith(page.request, { title: soon, dueOn: await localDay(page, 2) });
-      await apiCreateWith(page.request, { title: doneSoonest, done: true, dueOn: await localDay(page, 1) });
+      await apiCreate(page.request, later, { dueOn: await localDay(page, 20) });
+      await apiCreate(page.request, none);
+      await apiCreate(page.request, soon, { dueOn: await localDay(page, 2) });
+      await apiCreate(page.request, doneSoonest, { done: true, dueOn: await localDay(page, 1) });
 
       await page.reload();
       expect(await shownTitles(page)).toEqual([doneSoonest, soon, none, later]);
@@ -129,10 +122,10 @@ for (const [size, viewport] of [["desktop (1280 × 800)", DESKTOP], ["phone (390
     test(`Each view has no serious or critical accessibility violations, on a ${size}`, async ({ page, unique }) => {
       await page.goto("/");
       await apiCreate(page.request, unique.title("Return the library books"));
-      await apiCreateWith(page.request, { title: unique.title("Water the plants"), done: true, dueOn: await localDay(page, -3) });
-      await apiCreateWith(page.request, { title: unique.title("Pay the gas bill"), dueOn: await localDay(page, -1) });
+      await apiCreate(page.request, unique.title("Water the plants"), { done: true, dueOn: await localDay(page, -3) });
+      await apiCreate(page.request, unique.title("Pay the gas bill"), { dueOn: await localDay(page, -1) });
       const today = unique.title("Buy a birthday card");
-      await apiCreateWith(page.request, { title: today, dueOn: await localDay(page, 0) });
+      await apiCreate(page.request, today, { dueOn: await localDay(page, 0) });
       await page.reload();
       await expect(row(page, today).getByText("Today", { exact: true })).toBeVisible();
 
@@ -168,7 +161,7 @@ test.describe("on a desktop (1280 × 800), by keyboard", () => {
     const open = unique.title("Plan the sprint");
     const done = unique.title("Send the invoice");
     await apiCreate(page.request, open);
-    await apiCreateWith(page.request, { title: done, done: true });
+    await apiCreate(page.request, done, { done: true });
 
     await page.goto("/");
     const all = tab(page, "All 2");
