@@ -188,6 +188,38 @@ function vitestFailures(report) {
   return report.numFailedTests + Math.max(0, report.numFailedTestSuites - explained.size);
 }
 
+/** One line per failed test or suite, "file › title: first line of the message", for the summary. */
+function vitestFailureLines(report) {
+  const lines = [];
+  const firstLine = (messages) => String(messages?.[0] ?? "").split("\n").find((l) => l.trim())?.trim().slice(0, 200) ?? "";
+  for (const file of report.testResults ?? []) {
+    const rel = path.relative(root, file.name);
+    const failedTests = (file.assertionResults ?? []).filter((t) => t.status === "failed");
+    for (const t of failedTests) lines.push(`${rel} › ${[...t.ancestorTitles, t.title].join(" › ")}: ${firstLine(t.failureMessages)}`);
+    if (failedTests.length === 0 && file.status === "failed") lines.push(`${rel}: ${firstLine([file.message])}`);
+  }
+  return lines;
+}
+
+/** The same for Playwright's JSON report: unexpected and flaky tests, and errors outside tests. */
+function playwrightFailureLines(report) {
+  const lines = [];
+  const firstLine = (text) => String(text ?? "").replace(/\x1b\[[0-9;]*m/g, "").split("\n").find((l) => l.trim())?.trim().slice(0, 200) ?? "";
+  const walk = (suite, titles) => {
+    for (const spec of suite.specs ?? []) {
+      for (const t of spec.tests ?? []) {
+        if (t.status !== "unexpected" && t.status !== "flaky") continue;
+        const error = t.results?.find((r) => r.error)?.error;
+        lines.push(`${spec.file} › ${[...titles, spec.title].join(" › ")}${t.status === "flaky" ? " (flaky)" : ""}: ${firstLine(error?.message)}`);
+      }
+    }
+    for (const child of suite.suites ?? []) walk(child, [...titles, child.title]);
+  };
+  for (const suite of report.suites ?? []) walk(suite, []);
+  for (const error of report.errors ?? []) lines.push(`outside any test: ${firstLine(error.message)}`);
+  return lines;
+}
+
 /** The Vitest runs this invocation makes: one over everything asked for, or (validate) unit and integration apart. */
 function vitestJobs() {
   if (vitestFiles.length > 0) return wants("unit") || wants("integration") || wants("vitest") ? [{ name: "vitest", args: vitestFiles, services: true }] : [];
@@ -211,7 +243,7 @@ function lastLines(file, n) {
 async function main() {
   const unknown = [...only].filter((s) => !STEPS.includes(s));
   if (unknown.length > 0) throw new Error(`unknown step(s) ${unknown.join(", ")}: the steps are ${STEPS.join(", ")} (or give test files)`);
-  const results = { steps: [], passed: 0, failed: 0, skipped: 0 };
+  const results = { steps: [], passed: 0, failed: 0, skipped: 0, failures: [] };
   const step = (name, ok) => results.steps.push({ name, ok });
   console.log(`run id ${runId}${validate ? " (validate: lint ‖ typecheck ‖ unit, then integration, then build and e2e)" : ""}`);
 
@@ -239,6 +271,7 @@ async function main() {
       results.failed += failed;
       results.skipped += json.numPendingTests + json.numTodoTests;
       console.log(`${job.name}: ${json.numPassedTests} passed, ${failed} failed (${failed - json.numFailedTests} of them whole files or suites), ${json.numPendingTests} skipped`);
+      results.failures.push(...vitestFailureLines(json));
     } else {
       results.failed += 1; // it ended without a report: nothing it ran can be counted as passing
       console.log(`${job.name}: no report (${report}), counted as 1 failure`);
@@ -286,6 +319,7 @@ async function main() {
       results.failed += failed;
       results.skipped += skipped;
       console.log(`playwright: ${expected} passed, ${failed} failed (${errors} errors outside tests), ${skipped} skipped`);
+      results.failures.push(...playwrightFailureLines(report));
     } else {
       results.failed += 1;
       console.log("playwright: no report (test-results/e2e.json), counted as 1 failure");
@@ -361,6 +395,7 @@ async function main() {
   console.log("\nSummary");
   for (const s of results.steps) console.log(`  ${s.notRun ? "–" : s.ok ? "✔" : "✘"} ${s.name}${s.notRun ? ": not run (an earlier phase failed)" : ""}`);
   const allOk = results.steps.every((s) => s.ok) && results.failed === 0 && results.skipped === 0;
+  if (results.failures.length > 0) console.log(`Failed:\n${results.failures.map((f) => `  ✘ ${f}`).join("\n")}`);
   if (results.skipped > 0) console.log(`  ✘ ${results.skipped} skipped test(s): a skipped test is not a passing one`);
   console.log(`${results.passed} passed, ${results.failed} failed${results.skipped ? `, ${results.skipped} skipped` : ""}`);
   return allOk ? 0 : 1;
