@@ -139,7 +139,7 @@ function plainCounts(counts: TaskCounts): TaskCounts {
 
 /**
  * One operation on several of the caller's own tasks, all or nothing: complete, reopen, delete or
- * restore (Mark all complete, Clear completed, and their Undo). `idempotencyKey`: the same for every
+ * restore (Mark all done, Clear completed, and their Undo). `idempotencyKey`: the same for every
  * retry of one batch, so a retry never applies it twice.
  */
 export async function batchTasksAction(input: unknown, idempotencyKey?: unknown): Promise<BatchResult> {

@@ -2,6 +2,7 @@ import { connection } from "next/server";
 import { redirect, unstable_rethrow } from "next/navigation";
 import { getCurrentUser, type CurrentUser } from "@/lib/auth/session";
 import { publicError } from "@/lib/http/publicError";
+import { listBody } from "@/lib/http/taskHandlers";
 import type { CacheDriverChoice } from "@/lib/names";
 import { getTaskStore } from "@/lib/taskStore";
 import { LIST_LIMIT_DEFAULT, type Task, type TaskCounts } from "@/lib/tasks/schema";
@@ -10,9 +11,10 @@ import ApiKeysPanel from "./_components/ApiKeysPanel";
 import TaskApp from "./_components/TaskApp";
 import LoadErrorPanel from "./_components/LoadErrorPanel";
 import { cacheSentence } from "./_components/cacheInUse";
+import type { LiveMode } from "./_components/useLiveUpdates";
 
 type FirstPage = (
-  | { ok: true; user: CurrentUser; tasks: Task[]; nextCursor: string | null; counts: TaskCounts }
+  | { ok: true; user: CurrentUser; tasks: Task[]; nextCursor: string | null; counts: TaskCounts; live: LiveMode; etag: string }
   | { ok: true; user: null }
   | { ok: false; message: string }
 ) & {
@@ -29,7 +31,9 @@ async function loadFirstPage(): Promise<FirstPage> {
     const store = await getTaskStore();
     cacheDriver = store.cacheDriverName;
     const page = await store.forUser(user.id).list({ limit: LIST_LIMIT_DEFAULT });
-    return { ok: true, user, tasks: page.tasks, nextCursor: page.nextCursor, counts: page.counts, cacheDriver };
+    // With a live bus the page listens for changes made elsewhere; without one (Upstash, no cache) it polls.
+    // The page's ETag is what GET /api/tasks would give for it: the page checks it against the server's once it listens.
+    return { ok: true, user, tasks: page.tasks, nextCursor: page.nextCursor, counts: page.counts, live: store.live ? "stream" : "poll", etag: listBody(page).etag, cacheDriver };
   } catch (err) {
     unstable_rethrow(err);
     // The same boundary as the API's and the actions': logged once, and only a public message shown.
@@ -56,6 +60,8 @@ export default async function Home() {
             initialTasks={first.tasks.map((t) => ({ ...t }))}
             initialNextCursor={first.nextCursor}
             initialCounts={{ all: first.counts.all, open: first.counts.open, done: first.counts.done }}
+            live={first.live}
+            initialEtag={first.etag}
           />
         ) : (
           <LoadErrorPanel message={first.ok ? "" : first.message} />

@@ -12,7 +12,9 @@ export type CacheEventKind =
   | "tombstone"
   | "repair-recorded"
   | "repair"
-  | "breaker";
+  | "breaker"
+  | "evict"
+  | "flush";
 
 /** What the store says about one event. */
 export type CacheEventFields = {
@@ -21,6 +23,8 @@ export type CacheEventFields = {
   taskId?: number;
   version?: number;
   detail?: string;
+  /** Set on an event another instance relayed (lib/live/labRelay.ts): that instance's name. */
+  instance?: string;
 };
 
 /** An event as one user's log keeps it (and the cache lab shows it, without the owner). */
@@ -48,8 +52,10 @@ const EVENTS_PER_USER = 100;
 
 type UserLog = { seq: number; counts: Record<CacheEventKind, number>; events: CacheEvent[] };
 
+const ZERO_COUNTS: Readonly<Record<CacheEventKind, number>> = zeroCounts();
+
 function zeroCounts(): Record<CacheEventKind, number> {
-  return { hit: 0, miss: 0, bypass: 0, "write-through": 0, fill: 0, refused: 0, "stale-epoch": 0, tombstone: 0, "repair-recorded": 0, repair: 0, breaker: 0 };
+  return { hit: 0, miss: 0, bypass: 0, "write-through": 0, fill: 0, refused: 0, "stale-epoch": 0, tombstone: 0, "repair-recorded": 0, repair: 0, breaker: 0, evict: 0, flush: 0 };
 }
 
 function ratio(counts: Record<CacheEventKind, number>): number | null {
@@ -68,7 +74,7 @@ export class CacheEventLog {
   private readonly users = new Map<string, UserLog>();
 
   record(kind: CacheEventKind, fields: CacheEventFields = {}) {
-    if (fields.userId === undefined) return;
+    if (fields.userId === undefined || !Object.hasOwn(ZERO_COUNTS, kind)) return;
     const log = this.userLog(fields.userId);
     log.counts[kind]++;
     // Reads are listed beside writes, so the lab can show miss → fill → hit as it happens.

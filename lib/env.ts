@@ -90,6 +90,13 @@ export const envSchema = z.object({
       return parsed.map((m) => ({ host: (m as RegExpExecArray)[1]!.replace(/^\[|\]$/g, ""), port: Number((m as RegExpExecArray)[2]) }));
     })
     .optional(),
+  /**
+   * On a cluster: how many replicas of a master must have a write-through (WAIT) before it counts as
+   * written, so a failover can't lose it; set it to the replicas each master has. 0: no wait (ADR 014).
+   */
+  REDIS_CLUSTER_WAIT_REPLICAS: intInRange("REDIS_CLUSTER_WAIT_REPLICAS", 0, 16).default(1),
+  /** How long such a write waits for them; capped at half of CACHE_TIMEOUT_MS. */
+  REDIS_CLUSTER_WAIT_MS: intInRange("REDIS_CLUSTER_WAIT_MS", 1, 10_000).default(100),
   UPSTASH_REDIS_REST_URL: url("UPSTASH_REDIS_REST_URL", ["https:", "http:"]).optional(),
   UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
   /** Vercel KV / Vercel Marketplace names for the same two values. */

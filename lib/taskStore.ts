@@ -1,6 +1,8 @@
 import "server-only";
 import { env, resolveCacheDriver, upstashCredentials } from "./env";
 import { createCache } from "./cache";
+import { createMemoryBus, type LiveBus } from "./live/bus";
+import { createRedisBus } from "./live/redisBus";
 import { openDatabase, type DatabaseConfig } from "./db/client";
 import { toTaskError } from "./db/errors";
 import { log } from "./log";
@@ -52,6 +54,7 @@ export async function createTaskStoreFromEnv(): Promise<TaskStore> {
           driver,
           redisUrl: env.REDIS_URL,
           redisClusterNodes: env.REDIS_CLUSTER_NODES,
+          redisClusterWait: { replicas: env.REDIS_CLUSTER_WAIT_REPLICAS, timeoutMs: env.REDIS_CLUSTER_WAIT_MS },
           upstash: upstashCredentials(env),
           prefix: env.CACHE_PREFIX,
           ttlSeconds: env.CACHE_TTL_SECONDS,
@@ -62,7 +65,21 @@ export async function createTaskStoreFromEnv(): Promise<TaskStore> {
         },
   );
   log.info("task store ready", { database: database.kind, cache: driver });
-  return new TaskStore({ database, cache, repairIntervalMs: env.CACHE_REPAIR_INTERVAL_MS, observer: metrics().observer });
+  return new TaskStore({ database, cache, live: liveBusFor(driver), repairIntervalMs: env.CACHE_REPAIR_INTERVAL_MS, observer: metrics().observer });
+}
+
+/**
+ * Where committed changes are published for live updates: the cache's Redis (pub/sub; sharded on a
+ * cluster), an in-process emitter with the memory driver (one instance), none on Upstash (its REST
+ * API keeps no subscriptions: the page polls instead) or without a cache (CACHE_DRIVER=none: one
+ * instance, so an emitter would do, but there is no cache to go live with: polling too).
+ */
+function liveBusFor(driver: ReturnType<typeof resolveCacheDriver>): LiveBus | null {
+  if (driver === "memory") return createMemoryBus();
+  if (driver === "redis") {
+    return createRedisBus({ prefix: env.CACHE_PREFIX, url: env.REDIS_URL, clusterNodes: env.REDIS_CLUSTER_NODES, publishTimeoutMs: Math.max(env.CACHE_TIMEOUT_MS, 250) });
+  }
+  return null;
 }
 
 // One store per process, kept on globalThis so dev-server reloads don't open a new pool each time.

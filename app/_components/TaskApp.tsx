@@ -2,7 +2,7 @@
 
 import { useQueryClient } from "@tanstack/react-query";
 import { useId, useState } from "react";
-import type { Task, TaskCounts, TaskPatch } from "@/lib/tasks/schema";
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, type Task, type TaskCounts, type TaskPatch } from "@/lib/tasks/schema";
 import { isUnanswered, toActionError } from "./actionErrors";
 import AddTaskForm from "./AddTaskForm";
 import AlertBanner from "./AlertBanner";
@@ -17,6 +17,7 @@ import {
   revertPatch,
   tasksKey,
   tasksNoun,
+  VIEWS,
   type View,
 } from "./taskList";
 import TaskItem from "./TaskItem";
@@ -33,6 +34,7 @@ import {
   type Undo,
 } from "./toasts";
 import { useFocusRestore } from "./useFocusRestore";
+import { useLiveUpdates, type LiveMode } from "./useLiveUpdates";
 import { useNotices } from "./useNotices";
 import { useTaskList } from "./useTaskList";
 import { useToday } from "./useToday";
@@ -51,10 +53,16 @@ export default function TaskApp({
   initialTasks,
   initialNextCursor,
   initialCounts,
+  live = "poll",
+  initialEtag = null,
 }: {
   initialTasks: Task[];
   initialNextCursor: string | null;
   initialCounts: TaskCounts;
+  /** How changes made elsewhere reach this page (useLiveUpdates). */
+  live?: LiveMode;
+  /** The ETag GET /api/tasks gives for the first page as rendered (checked once the page listens). */
+  initialEtag?: string | null;
 }) {
   const queryClient = useQueryClient();
   const { alert, toasts, nextKey, showAlert, dismissAlert, showToast, updateToast, dismissToast, getToasts } = useNotices();
@@ -71,6 +79,17 @@ export default function TaskApp({
     reads: { readToken: writes.readToken, adoptCounts: writes.adoptCounts, onPageLoaded: writes.noteVersions },
   });
   const { tasks, counts } = list;
+  useLiveUpdates({
+    mode: live,
+    onChanges: writes.applyRemote,
+    onResync: writes.resync,
+    // The view as loaded (at least a default page, so the first check matches the page as rendered).
+    checkUrl: () => {
+      const { status, sort } = VIEWS[view];
+      return `/api/tasks?status=${status}&sort=${sort}&limit=${Math.min(Math.max(tasks.length, LIST_LIMIT_DEFAULT), LIST_LIMIT_MAX)}`;
+    },
+    initial: { url: `/api/tasks?status=all&sort=new&limit=${LIST_LIMIT_DEFAULT}`, etag: initialEtag },
+  });
   const today = useToday();
   const { panelRef, addInputRef, toastRegionRef, focusAfterUndo } = useFocusRestore(tasks);
   const idBase = useId();
@@ -225,7 +244,7 @@ export default function TaskApp({
               aria-disabled={noneToComplete || undefined}
               onClick={markAllDone}
             >
-              Mark all complete
+              Mark all done
             </button>
             <button
               type="button"

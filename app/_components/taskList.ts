@@ -151,7 +151,7 @@ export function emptyText(view: View): string {
 
 /* ---------- batches and undo ---------- */
 
-/** The loaded tasks "Mark all complete" completes (open, saved) and "Clear completed" deletes (done, saved). */
+/** The loaded tasks "Mark all done" completes (open, saved) and "Clear completed" deletes (done, saved). */
 export function batchTargets(tasks: Task[], op: "complete" | "delete"): Task[] {
   return tasks.filter((t) => t.id > 0 && (op === "complete" ? !t.done : t.done));
 }

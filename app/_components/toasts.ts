@@ -15,7 +15,7 @@ export type Undo =
   | { kind: "toggle"; id: number; title: string; done: boolean }
   /** An edit: `patch` holds the old values; `version` is the version the edit produced (sent as expectedVersion). */
   | { kind: "edit"; id: number; title: string; patch: TaskPatch; version: number }
-  /** Mark all complete (undone by reopening the ids) or Clear completed (undone by restoring them). */
+  /** Mark all done (undone by reopening the ids) or Clear completed (undone by restoring them). */
   | { kind: "batch"; op: "reopen" | "restore"; ids: number[]; idempotencyKey: string };
 
 export type Toast = {

@@ -9,6 +9,7 @@ import {
   restoreTaskAction,
   updateTaskAction,
 } from "@/app/actions";
+import type { LiveChange } from "@/lib/live/change";
 import type { Task, TaskCounts, TaskPatch } from "@/lib/tasks/schema";
 import { failed, isUnanswered, toActionError } from "./actionErrors";
 import {
@@ -55,7 +56,7 @@ type UpdateContext = { previous: Partial<Pick<Task, "title" | "done" | "dueOn">>
 /** Where a removed task sat in each view that showed it, to put it back if the write fails. */
 type Removals = Array<{ key: readonly unknown[]; task: Task; position: Position }>;
 type DeleteContext = { removed?: Task; removals: Removals; delta: TaskCounts };
-/** "Mark all complete" (complete) or "Clear completed" (delete) on the tasks loaded in the view. */
+/** "Mark all done" (complete) or "Clear completed" (delete) on the tasks loaded in the view. */
 type BatchVars = { op: "complete" | "delete"; tasks: Task[]; idempotencyKey: string };
 type BatchContext = { removals: Removals; previous: Map<number, boolean>; delta: TaskCounts };
 export type BatchDone = { tasks: Task[]; ids: number[] };
@@ -129,6 +130,9 @@ export function useWriteQueue({ onAlert }: Reports) {
   const seq = useRef(0);
   const needsResync = useRef(false);
   const tempIds = useRef(0);
+  /** Deleted tasks: the version their delete left, so older news about them (from another device) can't bring them back. */
+  const gone = useRef(new Map<number, number>());
+  const resyncTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
   /** After a refusal (or a read that crossed a write) the server may know something we don't: reread once everything settles. */
   const resyncWhenIdle = () => {
@@ -166,6 +170,52 @@ export function useWriteQueue({ onAlert }: Reports) {
       })
       .catch(() => undefined);
     return next;
+  };
+
+  /** A task this page deleted: its delete made the version after the last one known. */
+  const forget = (id: number, version: number) => {
+    gone.current.set(id, Math.max(version, knownVersions.current.get(id) ?? 0) + 1);
+    knownVersions.current.delete(id);
+  };
+
+  /* ----- changes made elsewhere (another tab, device or program), from the live stream ----- */
+
+  /** Rereads the lists (and with them the counts) once no write of this page is under way; bursts share one reread. */
+  const resyncSoon = () => {
+    needsResync.current = true;
+    clearTimeout(resyncTimer.current);
+    resyncTimer.current = setTimeout(resyncWhenIdle, 250);
+  };
+  /**
+   * Applies changes by version: one no newer than what the page already has (its own write coming
+   * back, or old news) is dropped, so the page never goes backwards. While a write of this page is
+   * under way nothing is applied (its optimistic state must not be overwritten): the lists are
+   * reread once it settles. A reread follows every applied change too, for the counts (and for a
+   * change to a task beyond the loaded pages).
+   */
+  const applyRemote = (changes: LiveChange[]) => {
+    if (inflight.current > 0) {
+      resyncSoon();
+      return;
+    }
+    let applied = false;
+    for (const change of changes) {
+      const known = Math.max(findAnywhere(change.id)?.version ?? 0, knownVersions.current.get(change.id) ?? 0, gone.current.get(change.id) ?? 0);
+      if (change.version <= known) continue;
+      if (change.op === "delete") {
+        updateViews((d) => removeTask(d, change.id).data);
+        knownVersions.current.delete(change.id);
+        gone.current.set(change.id, change.version);
+      } else if (change.task && change.task.id === change.id && change.task.version === change.version) {
+        gone.current.delete(change.id);
+        knownVersions.current.set(change.id, change.version);
+        placeEverywhere(change.task);
+      } else {
+        continue;
+      }
+      applied = true;
+    }
+    if (applied) resyncSoon();
   };
 
   const expectedVersionFor = (id: number) => latestVersion(findAnywhere(id)?.version, knownVersions.current.get(id));
@@ -321,7 +371,7 @@ export function useWriteQueue({ onAlert }: Reports) {
     },
     onSuccess: (result, { task }) => {
       updateViews((d) => removeTask(d, task.id).data);
-      knownVersions.current.delete(task.id);
+      forget(task.id, task.version);
       if (result === null) needsResync.current = true;
     },
     onError: (err, { task }, ctx) => {
@@ -335,7 +385,7 @@ export function useWriteQueue({ onAlert }: Reports) {
     onSettled: (_data, _err, { task }) => end([task.id]),
   });
 
-  /* ----- Mark all complete, Clear completed ----- */
+  /* ----- Mark all done, Clear completed ----- */
 
   const batchMutation = useMutation<BatchDone, Error, BatchVars, BatchContext>({
     mutationFn: ({ op, tasks, idempotencyKey }) => {
@@ -369,12 +419,12 @@ export function useWriteQueue({ onAlert }: Reports) {
       adjustCounts(delta);
       return { removals, previous, delta };
     },
-    onSuccess: ({ tasks, ids }, { op }) => {
+    onSuccess: ({ tasks, ids }, { op, tasks: sent }) => {
       if (op === "complete") {
         for (const task of tasks) noteVersion(task);
         for (const task of tasks) placeEverywhere(task);
       } else {
-        for (const id of ids) knownVersions.current.delete(id);
+        for (const task of sent) forget(task.id, task.version);
         updateViews((d) => ids.reduce((acc, id) => removeTask(acc, id).data, d));
       }
     },
@@ -411,7 +461,7 @@ export function useWriteQueue({ onAlert }: Reports) {
         }
         const tasks = "tasks" in result ? result.tasks : [];
         const deltas = tasks.map((t) => {
-          // A reopen undoes a Mark all complete: the tasks were done, whether or not a view still shows them.
+          // A reopen undoes a Mark all done: the tasks were done, whether or not a view still shows them.
           const before = op === "restore" ? null : (findAnywhere(t.id) ?? { done: true });
           return countsDelta(before, t);
         });
@@ -448,13 +498,13 @@ export function useWriteQueue({ onAlert }: Reports) {
       begin([task.id]);
       return deleteMutation.mutateAsync({ task });
     },
-    /** One batch call for these tasks (Mark all complete, Clear completed); a refusal is alerted here and rejects. */
+    /** One batch call for these tasks (Mark all done, Clear completed); a refusal is alerted here and rejects. */
     batch: (op: "complete" | "delete", tasks: Task[], idempotencyKey: string): Promise<BatchDone> => {
       const ids = tasks.map((t) => t.id);
       begin(ids);
       return batchMutation.mutateAsync({ op, tasks, idempotencyKey });
     },
-    /** The undo of a batch: reopen what Mark all complete completed, restore what Clear completed deleted. */
+    /** The undo of a batch: reopen what Mark all done completed, restore what Clear completed deleted. */
     undoBatch,
     /**
      * Undo of a delete: the same task back from the server (same id, next version), put back in
@@ -474,6 +524,10 @@ export function useWriteQueue({ onAlert }: Reports) {
           return result.task;
         }),
       ),
+    /** Changes made elsewhere, from the live stream: applied by version, then the lists are reread. */
+    applyRemote,
+    /** The live stream (re)connected or may have missed changes: reread the lists once idle. */
+    resync: resyncSoon,
     /** Versions seen in a page read outside react-query's own refetch (Load more). */
     noteVersions: (tasks: Task[]) => tasks.forEach(noteVersion),
     /** Taken as a list read starts; give it back with the read's counts. */

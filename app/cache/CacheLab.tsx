@@ -206,6 +206,14 @@ export default function CacheLab() {
               <dt>Your pending repairs</dt>
               <dd>{data ? data.pendingRepairs : "…"}</dd>
             </div>
+            {data?.instance ? (
+              <div className="lab-stat">
+                <dt>This server</dt>
+                <dd>
+                  <code>{data.instance}</code>
+                </dd>
+              </div>
+            ) : null}
           </dl>
         </div>
 

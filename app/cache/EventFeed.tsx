@@ -15,6 +15,8 @@ export const KIND_MEANING: Record<CacheEventKind, string> = {
   "repair-recorded": "a cache write failed; the task is queued to be rewritten from Postgres",
   repair: "a queued task was rewritten from Postgres",
   breaker: "the circuit breaker changed state",
+  evict: "you dropped a task's cache entry (the lab's Evict): its next read is a miss",
+  flush: "you flushed your cache (the lab's Flush): your epoch ended, so every entry and list reads as a miss",
 };
 
 export function KindBadge({ kind }: { kind: CacheEventKind }) {
@@ -28,7 +30,7 @@ export default function EventFeed({ events, loading }: { events: CacheEvent[] | 
       <div className="lab-section-head">
         <h2 id="lab-events-title">Cache events</h2>
         <p className="lab-hint">
-          Newest first; the last {MAX_EVENTS} are kept. Reads are listed beside writes; the lab&apos;s own look at the
+          Newest first; the last {MAX_EVENTS} are kept, from every server of this app. Reads are listed beside writes; the lab&apos;s own look at the
           cache every second is not a read, so it is not listed.
         </p>
       </div>
@@ -49,6 +51,7 @@ export default function EventFeed({ events, loading }: { events: CacheEvent[] | 
                 {event.detail && describeEvent(event) !== event.detail && (
                   <code className="lab-subtle"> {event.detail}</code>
                 )}
+                {event.instance && <span className="lab-subtle"> · on server {event.instance}</span>}
               </span>
             </li>
           ))}

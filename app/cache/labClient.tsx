@@ -10,6 +10,8 @@ export type { CacheAuditReport, CacheEvent, CacheEventKind, CacheOutcome, RaceDe
 /** GET /api/cache/state */
 export type CacheState = {
   driver: CacheDriverChoice;
+  /** This server instance's name in the events (others' events carry theirs); null with one instance. */
+  instance: string | null;
   breaker: BreakerState | null;
   hitRatio: number | null;
   counts: Record<CacheEventKind, number>;
@@ -78,6 +80,8 @@ export const EVENT_KINDS: CacheEventKind[] = [
   "repair-recorded",
   "repair",
   "breaker",
+  "evict",
+  "flush",
 ];
 
 /** Every event the server lists takes the user's next sequence number, so their count = the last seq. */
@@ -125,25 +129,18 @@ export function formatRatio(ratio: number | null): string {
   return ratio === null ? "—" : percent.format(ratio);
 }
 
-/** What the store's operation names mean, for people reading the events list. */
+/** What the store's event details mean, where they are not already words. */
 const OPERATION_LABELS: Record<string, string> = {
-  putCreated: "create",
-  putTask: "update",
-  putTombstone: "delete",
   get: "read of one task",
   "get: not found": "read of one task: not found",
   "miss-fill": "filled on a miss",
   "miss-fill refused": "fill refused: the cache already had a newer version",
-  "putTask (already cached by a fill)": "update (already cached by a fill)",
+  replay: "a retry's stored answer, written through again",
 };
 
-/**
- * An event's detail in words. A write-through of a task at version 1 is its create (a create is
- * the only write that makes version 1), whatever operation the store used for it.
- */
+/** An event's detail in words (the store says which write a write-through was: create, update, restore, delete, or a batch's). */
 export function describeEvent(event: Pick<CacheEvent, "kind" | "detail" | "version">): string {
   const detail = event.detail;
   if (!detail) return "";
-  if (event.kind === "write-through" && event.version === 1 && detail.startsWith("putTask")) return detail === "putTask" ? "create" : "create (already cached by a fill)";
   return OPERATION_LABELS[detail] ?? detail;
 }

@@ -13,6 +13,8 @@ export type CacheConfig =
       redisUrl?: string;
       /** Seed nodes of a Redis Cluster: the redis driver runs on the cluster instead of one Redis. */
       redisClusterNodes?: Array<{ host: string; port: number }>;
+      /** On a cluster: replicas that must confirm a write (WAIT) before it counts as written (0: none), and how long it waits (ADR 014). */
+      redisClusterWait?: { replicas: number; timeoutMs: number };
       upstash?: { url: string; token: string };
       prefix: string;
       ttlSeconds: number;
@@ -82,6 +84,11 @@ export function wrapDriver(driver: CacheDriver, options: { timeoutMs: number; br
     failureThreshold: options.breakerFailures,
     cooldownMs: options.breakerCooldownMs,
     timeoutMs: options.timeoutMs,
+    // On a cluster: a call the cache answered but that can't count as done (a write its replicas
+    // didn't confirm, a slot that moved or is moving), or one refused at once because its master
+    // is known to be down. The cache as a whole is up: the caller reads Postgres or owes a repair,
+    // and the breaker, which stands for the whole cache, doesn't count it.
+    isFailure: (err) => !(err instanceof CacheUnavailableError && (err.reason === "unconfirmed" || err.reason === "node-down")),
   });
   const listeners = new Set<CacheCallListener>();
   return {
@@ -120,7 +127,14 @@ export function createCache(config: CacheConfig): Cache | null {
   };
   let driver: CacheDriver;
   if (config.driver === "redis" && config.redisClusterNodes) {
-    driver = createRedisClusterDriver({ ...ttls, nodes: config.redisClusterNodes, prefix: config.prefix, commandTimeoutMs: config.timeoutMs });
+    driver = createRedisClusterDriver({
+      ...ttls,
+      nodes: config.redisClusterNodes,
+      prefix: config.prefix,
+      commandTimeoutMs: config.timeoutMs,
+      waitReplicas: config.redisClusterWait?.replicas,
+      waitTimeoutMs: config.redisClusterWait?.timeoutMs,
+    });
   } else if (config.driver === "redis") {
     if (!config.redisUrl) throw new Error("the redis cache driver needs REDIS_URL or REDIS_CLUSTER_NODES");
     driver = createRedisDriver({ ...ttls, url: config.redisUrl, prefix: config.prefix, commandTimeoutMs: config.timeoutMs });

@@ -24,6 +24,10 @@ export type UserCacheKeys = {
   taskPrefix: string;
   /** A cache-lab scratch value (the race demo's). */
   scratch(name: string): string;
+  /** The user's live-updates pub/sub channel (a channel, not a key; in the user's slot for sharded pub/sub). */
+  liveChannel: string;
+  /** The user's cache-lab relay channel (lib/live/labRelay.ts), beside the live one. */
+  labChannel: string;
 };
 
 /** User ids are better-auth's random ids; anything that could break out of the hash tag is refused. */
@@ -52,6 +56,8 @@ export function userCacheKeys(prefix: string, userId: string): UserCacheKeys {
     epoch: `${base}:epoch`,
     taskPrefix: `${base}:task:`,
     scratch: (name) => `${base}:lab:${assertScratchName(name)}`,
+    liveChannel: `${base}:live`,
+    labChannel: `${base}:lab`,
   };
 }
 

@@ -16,8 +16,17 @@ import {
   type ViewName,
 } from "./keys";
 import * as scripts from "./scripts";
-import type { CacheDriver, CachedTask, CacheWrite, IndexBuildStart, IndexRow, IndexSnapshot, PutResult, UserTaskCache, ViewPage } from "./types";
+import { CacheSlotMovingError, type CacheDriver, type CachedTask, type CacheWrite, type IndexBuildStart, type IndexRow, type IndexSnapshot, type PutResult, type UserTaskCache, type ViewPage } from "./types";
 import { jitteredTtl, missingTtlSeconds, type CacheTtls } from "./ttl";
+
+/**
+ * How a write is sent. `confirm`: it must survive a failover (a write-through, a tombstone, a
+ * repair, a revocation, a view drop, a flush). A transport whose Redis replicates asynchronously
+ * (the redis driver on a cluster) then resolves only once the master's replicas have it, and
+ * otherwise throws CacheUnavailableError("unconfirmed"), having perhaps written it (ADR 014);
+ * the others ignore it. Fills and other writes whose loss only costs a miss don't ask.
+ */
+export type WriteOptions = { confirm?: boolean };
 
 /**
  * The handful of Redis commands the protocol needs. The redis driver (ioredis, TCP) and the upstash
@@ -27,18 +36,21 @@ import { jitteredTtl, missingTtlSeconds, type CacheTtls } from "./ttl";
 export type RedisTransport = {
   get(key: string): Promise<string | null>;
   /** SET, with EX when `ttlSeconds` is given and NX when `onlyIfAbsent`; returns whether it was set. */
-  set(key: string, value: string, options?: { ttlSeconds?: number; onlyIfAbsent?: boolean }): Promise<boolean>;
+  set(key: string, value: string, options?: { ttlSeconds?: number; onlyIfAbsent?: boolean } & WriteOptions): Promise<boolean>;
   mget(keys: string[]): Promise<Array<string | null>>;
   /** EVALSHA, falling back to EVAL when Redis answers NOSCRIPT. */
-  evalScript(script: string, keys: string[], args: Array<string | number>): Promise<unknown>;
+  evalScript(script: string, keys: string[], args: Array<string | number>, options?: WriteOptions): Promise<unknown>;
   scan(cursor: string, match: string, count: number): Promise<[string, string[]]>;
-  del(keys: string[]): Promise<void>;
+  del(keys: string[], options?: WriteOptions): Promise<void>;
   ttls(keys: string[]): Promise<number[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 };
 
 export type ScriptedDriverOptions = CacheTtls & { prefix: string };
+
+/** The writes that must survive a failover (see WriteOptions). */
+const CONFIRM: WriteOptions = { confirm: true };
 
 /** Redis expiries are whole seconds, at least one. */
 function wholeSeconds(ttlSeconds: number): number {
@@ -61,7 +73,7 @@ export function createScriptedDriver(name: Exclude<CacheDriverName, "memory">, t
     do {
       const [next, found] = await t.scan(cursor, pattern, 1000);
       cursor = next;
-      if (found.length > 0) await t.del(found);
+      if (found.length > 0) await t.del(found, CONFIRM);
     } while (cursor !== "0");
   };
 
@@ -77,8 +89,31 @@ export function createScriptedDriver(name: Exclude<CacheDriverName, "memory">, t
         else args.push(w.id, w.version, "", "0", "0");
         taskKeys.push(keys.task("task" in w ? w.task.id : w.id));
       }
-      const codes = (await t.evalScript(scripts.WRITE_TASKS, [...writeKeys, ...taskKeys], args)) as unknown[];
+      // Confirmed, for every caller: write-throughs, tombstones and repairs need it. A miss-fill
+      // (the same call) doesn't (a lost fill is a later miss); it shares the WAIT of the writes
+      // sent with it, and an unconfirmed one only reports itself failed.
+      let codes: unknown[];
+      try {
+        codes = (await t.evalScript(scripts.WRITE_TASKS, [...writeKeys, ...taskKeys], args, CONFIRM)) as unknown[];
+      } catch (err) {
+        if (err instanceof CacheSlotMovingError) await leaveFloors(writes);
+        throw err;
+      }
       return codes.map(toPutResult);
+    };
+    /**
+     * The user's slot is being migrated (a reshard), so the script can't run, and the entries and
+     * views still hold the state before these writes, which other instances would go on reading
+     * until a repair. One-key steps still run there: each entry becomes a floor at its write's
+     * version (it reads as a miss; nothing older can be filled), and the views and any build lose
+     * their anchor and lease, so lists rebuild from Postgres. The write still counts as failed.
+     */
+    const leaveFloors = async (writes: CacheWrite[]) => {
+      await Promise.allSettled([
+        ...writes.map((w) => t.evalScript(scripts.FLOOR_TASK, [keys.task("task" in w ? w.task.id : w.id)], ["task" in w ? w.task.version : w.version, options.tombstoneTtlSeconds])),
+        t.del([keys.views]),
+        t.del([keys.buildLease]),
+      ]);
     };
     const readView = async (view: ViewName, order: "asc" | "desc", bound: string, limit: number): Promise<ViewPage | null> => {
       const out = (await t.evalScript(scripts.READ_VIEW, [keys.views, viewKey(keys, view), ...keys.viewSets.slice(0, 3)], [order, bound, limit])) as Array<string | number> | null;
@@ -122,7 +157,8 @@ export function createScriptedDriver(name: Exclude<CacheDriverName, "memory">, t
       async addToIndexBuild(token: string, rows: IndexRow[]): Promise<boolean> {
         const args: Array<string | number> = [token];
         for (const r of rows) args.push(r.id, r.version, r.done ? "1" : "0", dueScore(r));
-        return Number(await t.evalScript(scripts.ADD_TO_INDEX_BUILD, buildKeys, args)) === 1;
+        // Confirmed: a publish that reached a promoted replica lacking these rows would publish views without them.
+        return Number(await t.evalScript(scripts.ADD_TO_INDEX_BUILD, buildKeys, args, CONFIRM)) === 1;
       },
       async abandonIndexBuild(token: string): Promise<boolean> {
         return Number(await t.evalScript(scripts.ABANDON_INDEX_BUILD, buildKeys, [token])) === 1;
@@ -153,17 +189,17 @@ export function createScriptedDriver(name: Exclude<CacheDriverName, "memory">, t
         return snapshot;
       },
       ttls: (ids) => (ids.length === 0 ? Promise.resolve([]) : t.ttls(ids.map((id) => keys.task(id)))),
-      dropIndex: () => t.del([keys.views, ...keys.viewSets, keys.build, ...keys.buildSets, keys.buildLease]),
+      dropIndex: () => t.del([keys.views, ...keys.viewSets, keys.build, ...keys.buildSets, keys.buildLease], CONFIRM),
       async evictTask(id: number): Promise<boolean> {
-        return Number(await t.evalScript(scripts.EVICT_TASKS, [keys.task(id)], [options.tombstoneTtlSeconds])) === 1;
+        return Number(await t.evalScript(scripts.EVICT_TASKS, [keys.task(id)], [options.tombstoneTtlSeconds], CONFIRM)) === 1;
       },
       async flushUser(ids: number[]): Promise<void> {
         // The epoch first: anything prepared before the flush is refused from here on, so evicting
         // afterwards can't be undone by a write that read Postgres before it.
-        await t.del([keys.epoch, keys.views, ...keys.viewSets, keys.build, ...keys.buildSets, keys.buildLease]);
+        await t.del([keys.epoch, keys.views, ...keys.viewSets, keys.build, ...keys.buildSets, keys.buildLease], CONFIRM);
         for (let i = 0; i < ids.length; i += 500) {
           const chunk = ids.slice(i, i + 500);
-          await t.evalScript(scripts.EVICT_TASKS, chunk.map((id) => keys.task(id)), [options.tombstoneTtlSeconds]);
+          await t.evalScript(scripts.EVICT_TASKS, chunk.map((id) => keys.task(id)), [options.tombstoneTtlSeconds], CONFIRM);
         }
       },
       async setScratch(name: string, value: string, ttlSeconds: number): Promise<void> {
@@ -234,7 +270,8 @@ export function createScriptedDriver(name: Exclude<CacheDriverName, "memory">, t
       return Number(await t.evalScript(scripts.FILL_WITH_TICKET, [authKey(options.prefix, key)], [ticket, value, wholeSeconds(ttlSeconds)])) === 1;
     },
     async revokeValue(key, ttlSeconds) {
-      await t.set(authKey(options.prefix, key), scripts.REVOKED_VALUE, { ttlSeconds: wholeSeconds(ttlSeconds) });
+      // Confirmed: a revocation is never undone by a failover (its failure is recorded as a repair).
+      await t.set(authKey(options.prefix, key), scripts.REVOKED_VALUE, { ttlSeconds: wholeSeconds(ttlSeconds), ...CONFIRM });
     },
     deleteValue: (key) => t.del([authKey(options.prefix, key)]),
     async getAndDeleteValue(key) {

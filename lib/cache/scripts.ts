@@ -220,6 +220,18 @@ end
 return n
 `;
 
+/**
+ * KEYS: task. ARGV: version, floor ttl. Makes the entry a floor at `version` ("<version>^": reads
+ * miss, nothing older may be cached) unless it holds that version live, or anything newer. One
+ * key, so it runs on a slot being migrated, where WRITE_TASKS can't: a write-through that meets
+ * one leaves this instead (scripted.ts). Returns 1 when it set the floor.
+ */
+export const FLOOR_TASK = `${COMPARE}
+if compare(KEYS[1], tonumber(ARGV[1])) ~= 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. '^', 'EX', ARGV[2])
+return 1
+`;
+
 /** KEYS: a scratch key. ARGV: version, value, ttl. The entries' compare-and-set, on a lab scratch key. Returns 1 / 0 / 2. */
 export const CAS_SCRATCH = `${COMPARE}
 local c = compare(KEYS[1], tonumber(ARGV[1]))

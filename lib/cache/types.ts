@@ -212,13 +212,30 @@ export interface CacheDriver {
   /** Round trip to the cache; throws when it is unreachable. */
   ping(): Promise<void>;
 
+  /**
+   * Calls `listener` when some of the cache's keys are now served by another node than before (a
+   * Redis Cluster failover or reshard, ADR 014): what that node holds may lack writes whose
+   * repairs other instances recorded, so the store reads the repair ledger again before it trusts
+   * the cache. Returns a function that unsubscribes. Absent on drivers with a single node.
+   */
+  onTopologyChange?(listener: () => void): () => void;
+
   close(): Promise<void>;
 }
 
-/** Why a cache call was not answered: the breaker refused it, it timed out, or the client is disconnected. */
-export type CacheUnavailableReason = "breaker-open" | "timeout" | "disconnected";
+/**
+ * Why a cache call was not answered: the breaker refused it, it timed out, or the client is
+ * disconnected; or "unconfirmed": the cache answered, but the call can't count as done (on a Redis
+ * Cluster, ADR 014): a write fewer replicas than required have (a failover could lose it), an
+ * answer from a slot that just moved to another master, a command on several keys of a slot being
+ * migrated. A write then counts as not written (the store records a repair); the breaker doesn't
+ * count any of these as a failure. "node-down": one master of a cluster is known to be unreachable
+ * (the call failed at once, without trying); the breaker doesn't count that either, so the other
+ * masters' users stay on the cache.
+ */
+export type CacheUnavailableReason = "breaker-open" | "timeout" | "disconnected" | "unconfirmed" | "node-down";
 
-/** Raised by the resilient wrapper (and a disconnected client): the caller should go to Postgres. */
+/** Raised by the resilient wrapper (and a disconnected client, or an unconfirmed call): the caller should go to Postgres. */
 export class CacheUnavailableError extends Error {
   constructor(
     message = "cache unavailable",
@@ -229,5 +246,16 @@ export class CacheUnavailableError extends Error {
   }
   get timedOut(): boolean {
     return this.reason === "timeout";
+  }
+}
+
+/**
+ * A Redis Cluster slot is being migrated to another master (a reshard): a command on several of
+ * its keys is refused (TRYAGAIN) until the move is done, while one on a single key still runs.
+ */
+export class CacheSlotMovingError extends CacheUnavailableError {
+  constructor(message = "cache slot being migrated to another master") {
+    super(message, "unconfirmed");
+    this.name = "CacheSlotMovingError";
   }
 }

@@ -49,6 +49,26 @@ const auditSchema = z.strictObject({
   ok: z.boolean(),
   findings: z.array(z.strictObject({ id: z.number().int(), kind: z.enum(["stale", "ghost", "missingFromList"]), cached: z.string(), postgres: z.string() })),
 });
+const taskIdSchema = z.number().int().min(1).max(2147483647);
+const evictBodySchema = z.strictObject({ id: taskIdSchema });
+const evictResultSchema = z.strictObject({ id: taskIdSchema, evicted: z.boolean() });
+const flushBodySchema = z.strictObject({ ids: z.array(taskIdSchema).max(200).optional() });
+const flushResultSchema = z.strictObject({ flushed: z.literal(true), ids: z.number().int().min(0) });
+const raceSideSchema = z.strictObject({ version: z.number().int(), title: z.string() });
+const racePathSchema = z.strictObject({
+  mismatchedRounds: z.number().int().min(0),
+  refusedWrites: z.number().int().min(0),
+  rounds: z.array(z.strictObject({ round: z.number().int(), postgres: raceSideSchema, cache: raceSideSchema.nullable(), match: z.boolean() })),
+});
+const raceResultSchema = z.strictObject({
+  writers: z.number().int(),
+  rounds: z.number().int(),
+  maxDelayMs: z.number(),
+  naive: racePathSchema,
+  ours: racePathSchema,
+  scratchTaskIds: z.array(taskIdSchema),
+  durationMs: z.number(),
+});
 const repairSchema = z.strictObject({ repaired: z.number().int(), remaining: z.number().int() });
 const apiKeySchema = z.strictObject({ id: z.string(), name: z.string(), createdAt: z.iso.datetime(), lastUsedAt: z.iso.datetime().optional() });
 const newApiKeySchema = z.strictObject({ id: z.string(), name: z.string(), key: z.string().startsWith("wtk_"), createdAt: z.iso.datetime() });
@@ -72,6 +92,7 @@ const idempotencyKey = {
 const replayed = { "Idempotent-Replayed": { description: "true when this is the stored answer of an earlier attempt with the same Idempotency-Key.", schema: { type: "string", enum: ["true"] } } };
 const keyReused = { "422": error("This Idempotency-Key was already used with a different request.") };
 const cacheHeader = { "X-Cache": { description: "HIT, MISS or BYPASS: how the read was served.", schema: { type: "string", enum: ["HIT", "MISS", "BYPASS"] } } };
+const listEtagHeader = { ETag: { description: "A validator of this page's whole content, for If-None-Match.", schema: { type: "string" } } };
 const etagHeader = { ETag: { description: 'The task version, like "v3".', schema: { type: "string" } } };
 const writeBodyErrors = {
   "400": error("Invalid id, body or JSON."),
@@ -127,10 +148,18 @@ export function openApiDocument() {
               schema: { type: "string", enum: ["new", "due"] },
               description: "new (default): newest first. due: dated tasks by due date, then id; undated ones last.",
             },
+            {
+              name: "If-None-Match",
+              in: "header",
+              required: false,
+              schema: { type: "string" },
+              description: "The ETag of an earlier answer to the same query: a 304 while nothing in it (tasks, cursor, counts) has changed. How to follow changes without the event stream.",
+            },
           ],
           security: signedIn,
           responses: {
-            "200": { ...jsonBody(ref("TaskPage"), "A page of your tasks, and how many you have in all, open and done."), headers: cacheHeader },
+            "200": { ...jsonBody(ref("TaskPage"), "A page of your tasks, and how many you have in all, open and done."), headers: { ...cacheHeader, ...listEtagHeader } },
+            "304": { description: "Nothing in this page changed since the ETag sent in If-None-Match.", headers: { ...cacheHeader, ...listEtagHeader } },
             "400": error("Bad limit, cursor, status, sort or unknown parameter."),
             ...needsCredential,
             ...unavailable,
@@ -216,6 +245,20 @@ export function openApiDocument() {
             "409": error("The task is not deleted."),
             ...keyReused,
             ...limited,
+            ...unavailable,
+          },
+        },
+      },
+      "/api/tasks/events": {
+        get: {
+          summary: "Your task changes as they happen, from every instance (Server-Sent Events)",
+          description:
+            "`event: ready` once subscribed (reread your lists then: changes are not replayed, also after a reconnect), then `event: change` with `{ op, id, version, task? }` per task change (create, update, delete, restore; `task` is the new state, absent for a delete), `event: resync` when changes may have been missed. Apply changes by version: ignore one no newer than what you have. Ends when your credential stops holding.",
+          security: signedIn,
+          responses: {
+            "200": { description: "The event stream.", content: { "text/event-stream": { schema: { type: "string" } } } },
+            ...needsCredential,
+            "409": error("This server has no live updates (an Upstash cache): poll GET /api/tasks with If-None-Match."),
             ...unavailable,
           },
         },
@@ -331,6 +374,53 @@ export function openApiDocument() {
           responses: { "200": jsonBody({ type: "object" }, "Your tasks in Postgres and the cache side by side, and your cache events."), "400": error("Bad ids or after."), ...needsCredential, ...unavailable },
         },
       },
+      "/api/cache/evict": {
+        post: {
+          summary: "Cache lab: drop one of your tasks' cache entries, so its next read misses, fills and then hits",
+          security: signedIn,
+          requestBody: { required: true, content: { "application/json": { schema: ref("EvictRequest") } } },
+          responses: {
+            "200": jsonBody(ref("EvictResult"), "evicted is false when nothing live was cached for it."),
+            ...writeBodyErrors,
+            ...needsCredential,
+            ...crossOrigin,
+            "404": error("No task of yours has that id."),
+            "409": error("This server runs without a cache (CACHE_DRIVER=none)."),
+            ...limited,
+            ...unavailable,
+          },
+        },
+      },
+      "/api/cache/flush": {
+        post: {
+          summary: "Cache lab: flush your cache slot (your epoch ends; every entry and list view reads as a miss)",
+          security: signedIn,
+          requestBody: { required: false, content: { "application/json": { schema: ref("FlushRequest") } } },
+          responses: {
+            "200": jsonBody(ref("FlushResult"), "How many task ids were evicted-if-cached."),
+            ...writeBodyErrors,
+            ...needsCredential,
+            ...crossOrigin,
+            "409": error("This server runs without a cache (CACHE_DRIVER=none)."),
+            ...limited,
+            ...unavailable,
+          },
+        },
+      },
+      "/api/cache/race": {
+        post: {
+          summary: "Cache lab: race 16 concurrent renames of a scratch task for 10 rounds through a naive cache and through ours",
+          security: signedIn,
+          responses: {
+            "200": jsonBody(ref("RaceResult"), "Each path's rounds, and how many ended with the cache unlike Postgres."),
+            ...needsCredential,
+            ...crossOrigin,
+            "409": error("A race demo of yours is already running, or this server runs without a cache."),
+            "429": { ...limited["429"], description: "You ran the race demo a few seconds ago, or wrote too much in a short time." },
+            ...unavailable,
+          },
+        },
+      },
       "/api/auth/sign-up/email": {
         post: {
           summary: "Create an account and sign in (better-auth); sets the session cookie",
@@ -387,6 +477,11 @@ export function openApiDocument() {
         Health: json(healthSchema),
         AuditReport: json(auditSchema),
         RepairResult: json(repairSchema),
+        EvictRequest: json(evictBodySchema, "input"),
+        EvictResult: json(evictResultSchema),
+        FlushRequest: json(flushBodySchema, "input"),
+        FlushResult: json(flushResultSchema),
+        RaceResult: json(raceResultSchema),
         ApiKey: json(apiKeySchema),
         ApiKeyList: json(apiKeyListSchema),
         NewApiKey: json(newApiKeySchema),

@@ -177,9 +177,13 @@ export function cacheState(ctx: Pick<OpsContext, "store" | "principal">, req: Re
     if (!principal) throw unauthorized("Sign in to see your tasks in the cache.");
     const query = parseWith(cacheStateQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
     const store = await ctx.store();
+    // The lab is open: every instance's events of this user come here for a while (not awaited:
+    // the lab's answer never waits for the bus).
+    void store.labRelay?.watch(principal.userId);
     const mine = store.events.forUser(principal.userId);
     return json({
       driver: store.cacheDriverName,
+      instance: store.labRelay?.instance ?? null,
       breaker: store.cache?.breakerState ?? null,
       hitRatio: mine.hitRatio,
       counts: mine.counts,

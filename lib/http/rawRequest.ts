@@ -39,6 +39,7 @@ export const API_ROUTES: ReadonlyArray<{ route: string; methods: readonly string
   { route: "/api/tasks/[id]", methods: ["DELETE", "GET", "PATCH"] },
   { route: "/api/tasks/[id]/restore", methods: ["POST"] },
   { route: "/api/tasks/batch", methods: ["POST"] },
+  { route: "/api/tasks/events", methods: ["GET"] },
 ];
 
 /** The methods Next.js builds a route handler call for; any other one on a page is refused here. */

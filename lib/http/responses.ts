@@ -6,7 +6,7 @@ import { publicError, publicErrorBody } from "./publicError";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
-const NO_STORE = { "Cache-Control": "no-store" };
+export const NO_STORE = { "Cache-Control": "no-store" };
 
 export function json(body: unknown, init?: { status?: number; headers?: Record<string, string> }): Response {
   return Response.json(body, { status: init?.status ?? 200, headers: { ...NO_STORE, ...init?.headers } });

@@ -1,6 +1,6 @@
 import "server-only";
-import type { UserTaskStore, WriteCommand, WriteOutcome } from "../store/userTasks";
-import { TaskError } from "../tasks/errors";
+import type { TaskPage, UserTaskStore, WriteCommand, WriteOutcome } from "../store/userTasks";
+import { isTaskError, TaskError } from "../tasks/errors";
 import {
   batchSchema,
   createTaskSchema,
@@ -11,8 +11,10 @@ import {
   updateTaskSchema,
   type Task,
 } from "../tasks/schema";
+import { createHash } from "node:crypto";
+import { liveEventStream } from "../live/stream";
 import { handle } from "./handle";
-import { json, parseWith, readJsonBody } from "./responses";
+import { json, NO_STORE, parseWith, readJsonBody } from "./responses";
 
 // The REST API's behaviour, kept out of app/api so tests can drive it with any store and any
 // authentication. Route files only pass the process-wide one and call these. The caller is
@@ -54,12 +56,52 @@ function ifNoneMatchHits(req: Request, etag: string): boolean {
   return header.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag);
 }
 
+/**
+ * A list page's JSON and its validator: the content itself, hashed. A client checking for changes
+ * (polling where there are no live updates, as on Upstash, or the page after its event stream
+ * connects) sends it back in If-None-Match and gets a bodiless 304 until something it would see
+ * changes. The task page computes the same for the page it renders.
+ */
+export function listBody(page: Pick<TaskPage, "tasks" | "nextCursor" | "counts">): { body: string; etag: string } {
+  const body = JSON.stringify({ tasks: page.tasks, nextCursor: page.nextCursor, counts: page.counts });
+  return { body, etag: `"l${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"` };
+}
+
 export function listTasks(tasksFor: TasksFor, req: Request): Promise<Response> {
   return handle(async () => {
     const tasks = await tasksFor(req);
     const query = parseWith(listQuerySchema, Object.fromEntries(new URL(req.url).searchParams));
     const page = await tasks.list({ limit: query.limit ?? LIST_LIMIT_DEFAULT, cursor: query.cursor, status: query.status, sort: query.sort });
-    return json({ tasks: page.tasks, nextCursor: page.nextCursor, counts: page.counts }, { headers: { "X-Cache": page.cache } });
+    const { body, etag } = listBody(page);
+    const headers = { ...NO_STORE, "content-type": "application/json", ETag: etag, "X-Cache": page.cache };
+    if (ifNoneMatchHits(req, etag)) return new Response(null, { status: 304, headers });
+    return new Response(body, { status: 200, headers });
+  });
+}
+
+/**
+ * GET /api/tasks/events: the caller's task changes, from every instance, as Server-Sent Events
+ * (lib/live/stream.ts). 409 where the server has no live bus (Upstash: poll GET /api/tasks with
+ * If-None-Match instead).
+ */
+export function taskEvents(tasksFor: TasksFor, req: Request, options: { heartbeatMs?: number } = {}): Promise<Response> {
+  return handle(async () => {
+    const tasks = await tasksFor(req);
+    const bus = tasks.store.live;
+    if (!bus) {
+      throw new TaskError("conflict", "This server has no live updates (its cache is Upstash, which keeps no subscriptions): poll GET /api/tasks with If-None-Match instead.");
+    }
+    return liveEventStream(bus, tasks.userId, req.signal, {
+      ...options,
+      stillAuthorized: async () => {
+        try {
+          return (await tasksFor(req)).userId === tasks.userId;
+        } catch (err) {
+          if (isTaskError(err) && err.code === "unauthorized") return false;
+          throw err;
+        }
+      },
+    });
   });
 }
 

@@ -34,6 +34,7 @@ export async function evictTask(store: TaskStore, userId: string, id: number): P
   }
   const slot = cache.driver.forUser(userId);
   const evicted = await cacheCall(cache, "evictTask", `{u:${userId}}:task:${id}`, () => slot.evictTask(id));
+  store.recordEvent("evict", { userId, taskId: id, detail: evicted ? "entry dropped; a floor keeps older versions out" : "nothing live was cached" });
   return { id, evicted };
 }
 
@@ -53,5 +54,6 @@ export async function flushUserCache(store: TaskStore, userId: string, shownIds:
   // refused for the old one. (Writes already under way keep the old one and are refused: that is
   // what a flush must do to them.)
   store.noteResults(userId, ["stale-epoch"]);
+  store.recordEvent("flush", { userId, detail: `epoch ended; ${ids.length} task entries and the list views dropped` });
   return { ids: ids.length };
 }

@@ -78,7 +78,9 @@ export class RepairLedger {
     owed.indexDirty ||= indexToo;
     this.owed.set(userId, owed);
     this.store.recordEvent("repair-recorded", { userId, taskId, detail: describe(reason) });
-    if (this.store.cache?.breakerState === "closed") {
+    // An outage is logged once, by the breaker; a master without its replicas once, by the cluster driver.
+    const unconfirmed = reason instanceof CacheUnavailableError && reason.reason === "unconfirmed";
+    if (this.store.cache?.breakerState === "closed" && !unconfirmed) {
       log.warn("cache write-through failed; repair recorded", { taskId, reason: describe(reason) });
     }
     try {

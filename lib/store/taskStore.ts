@@ -4,6 +4,8 @@ import type { PutResult } from "../cache/types";
 import { CacheEventLog, type CacheEventFields, type CacheEventKind } from "../cacheEvents";
 import type { Database } from "../db/client";
 import { toTaskError } from "../db/errors";
+import type { LiveBus } from "../live/bus";
+import { LabRelay } from "../live/labRelay";
 import { log } from "../log";
 import type { BreakerState, CacheDriverChoice } from "../names";
 import { SingleFlight } from "../singleFlight";
@@ -42,6 +44,8 @@ export type TaskStoreDeps = {
   now?: () => number;
   /** Run a repair pass this often (ms); 0 or absent: only when a read finds repairs owed. */
   repairIntervalMs?: number;
+  /** Where committed changes are published for live updates (GET /api/tasks/events); none: no live updates. */
+  live?: LiveBus | null;
 };
 
 /** How often the repair pass also deletes expired idempotency keys. */
@@ -61,6 +65,9 @@ const KNOWN_EPOCHS_MAX = 10_000;
 export class TaskStore {
   readonly database: Database;
   readonly cache: Cache | null;
+  readonly live: LiveBus | null;
+  /** Relays cache events between instances while someone watches a user's lab; null with one instance. */
+  readonly labRelay: LabRelay | null;
   readonly hooks: StoreTestHooks;
   readonly observer: StoreObserver;
   readonly now: () => number;
@@ -79,6 +86,9 @@ export class TaskStore {
   constructor(deps: TaskStoreDeps) {
     this.database = deps.database;
     this.cache = deps.cache;
+    this.live = deps.live ?? null;
+    this.labRelay = this.live?.lab ? new LabRelay(this.live.lab, (kind, fields) => this.events.record(kind, fields)) : null;
+    void this.labRelay?.start();
     this.hooks = deps.hooks ?? {};
     this.observer = deps.observer ?? NO_OBSERVER;
     this.now = deps.now ?? Date.now;
@@ -94,6 +104,10 @@ export class TaskStore {
         }),
       );
       if (observer.onCacheCall) this.unsubscribe.push(cache.onCall((operation, outcome, seconds) => observer.onCacheCall?.(operation, outcome, seconds)));
+      // Keys now on another cluster node (a failover, a reshard): as after an outage, the repairs
+      // other instances recorded are read before the cache is trusted again (ADR 014).
+      const topology = cache.driver.onTopologyChange?.(() => this.ledger.noteOutage());
+      if (topology) this.unsubscribe.push(topology);
     }
     if (observer.onBreaker) this.unsubscribe.push(this.database.onBreakerTransition((from, to) => observer.onBreaker?.("database", from, to)));
     if (cache && deps.repairIntervalMs) {
@@ -106,6 +120,7 @@ export class TaskStore {
   /** Records a cache event: in its owner's log (the cache lab), and to the observer. */
   recordEvent(kind: CacheEventKind, fields: CacheEventFields = {}): void {
     this.events.record(kind, fields);
+    this.labRelay?.note(kind, fields);
     this.observer.onCacheEvent?.(kind, fields);
   }
 
@@ -238,8 +253,9 @@ export class TaskStore {
 
   async close(): Promise<void> {
     clearInterval(this.repairTimer);
+    this.labRelay?.close();
     for (const stop of this.unsubscribe.splice(0)) stop();
-    await Promise.allSettled([this.cache?.close(), this.database.close()]);
+    await Promise.allSettled([this.cache?.close(), this.live?.close(), this.database.close()]);
   }
 
   /** Runs a query, turning driver errors into TaskErrors without leaking their text. */

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { MAX_CACHE_WRITE_AGE_MS, type Cache, type CacheOperation } from "../cache";
 import type { CacheWrite, PutResult, UserTaskCache, ViewPage } from "../cache/types";
 import type { CacheEventFields, CacheEventKind } from "../cacheEvents";
+import type { LiveChange } from "../live/bus";
 import { mayHaveCommitted } from "../db/errors";
 import { databaseBudgetLeftMs, spendDatabaseBudget } from "../db/guard";
 import { isTaskError, TaskError } from "../tasks/errors";
@@ -30,6 +31,9 @@ const INDEX_WAIT_MS = 1_000;
 const INDEX_POLL_MS = 25;
 
 type FillResult = PutResult | "skipped" | "failed";
+/** What a write-through was for, as the cache lab's event feed says it. */
+type WriteLabel = "create" | "update" | "restore" | "delete" | "replay";
+type BatchOp = BatchInput["op"];
 
 /**
  * THE write-through protocol, for one user's tasks. Route handlers and server actions get one of
@@ -215,7 +219,8 @@ export class UserTaskStore {
         const task = await this.store.db(() =>
           keyed ? queries.insertTaskWithKey(db, { ...keyed, title, done, dueOn }) : queries.insertTask(db, { userId: this.userId, title, done, dueOn }),
         );
-        await this.writeThrough("putTask", task.id, task.version, startedAt, true, (s) => s.putTask(task, epoch ?? ""));
+        await this.writeThrough("putTask", "create", task.id, task.version, startedAt, true, (s) => s.putTask(task, epoch ?? ""));
+        this.publish([{ op: "create", id: task.id, version: task.version, task }]);
         return task;
       }
       if (command.op === "restore") {
@@ -226,7 +231,8 @@ export class UserTaskStore {
         if (!task) throw await this.notRestorable(id);
         // The restored version is one above the tombstone's: the ordinary compare-and-set puts the
         // task back, and its id back in the views.
-        await this.writeThrough("putTask", id, task.version, startedAt, true, (s) => s.putTask(task, epoch ?? ""));
+        await this.writeThrough("putTask", "restore", id, task.version, startedAt, true, (s) => s.putTask(task, epoch ?? ""));
+        this.publish([{ op: "restore", id, version: task.version, task }]);
         return task;
       }
       if (command.op === "update") {
@@ -237,7 +243,8 @@ export class UserTaskStore {
         if (!task) throw await this.missingOrConflict(id, expectedVersion);
         // A change of status or due date moves the id between views: the same script does it (and
         // a repair's rewrite would too, so a failure here needn't drop the views).
-        await this.writeThrough("putTask", id, task.version, startedAt, false, (s) => s.putTask(task, epoch ?? ""));
+        await this.writeThrough("putTask", "update", id, task.version, startedAt, false, (s) => s.putTask(task, epoch ?? ""));
+        this.publish([{ op: "update", id, version: task.version, task }]);
         return task;
       }
       const { id, expectedVersion } = command;
@@ -248,7 +255,8 @@ export class UserTaskStore {
       // The (soft) delete bumped the row's version: its tombstone carries that version, above every
       // live one, so a late fill or write-through is refused, and a restore (one more) outranks it.
       const tombstoneVersion = deleted.version;
-      await this.writeThrough("putTombstone", id, tombstoneVersion, startedAt, true, (s) => s.putTombstone(id, tombstoneVersion, epoch ?? ""));
+      await this.writeThrough("putTombstone", "delete", id, tombstoneVersion, startedAt, true, (s) => s.putTombstone(id, tombstoneVersion, epoch ?? ""));
+      this.publish([{ op: "delete", id, version: tombstoneVersion }]);
       return { id, version: tombstoneVersion } as Task;
     } catch (err) {
       if (isTaskError(err) && err.code === "service_unavailable" && mayHaveCommitted(err.cause)) await this.outcomeUnknown(command);
@@ -301,18 +309,18 @@ export class UserTaskStore {
       const stored = prior.response.batch;
       const ids = "tasks" in stored ? stored.tasks.map((t) => t.id) : stored.deleted.map((d) => d.id);
       const states = await this.store.db(() => queries.getTaskStates(this.store.database.db, { userId: this.userId, ids }));
-      await this.writeThroughMany(ids.map((id) => writeOf(id, states.get(id))), startedAt, epoch);
+      await this.writeThroughMany("replay", ids.map((id) => writeOf(id, states.get(id))), startedAt, epoch);
       const batch: BatchOutcome = "tasks" in stored ? { tasks: stored.tasks } : { ids };
       return { status: 200, task: null, batch, replayed: true };
     }
     const state = await this.store.db(() => queries.getTaskState(this.store.database.db, { userId: this.userId, id: prior.taskId }));
     if (state && "live" in state) {
       const now = state.live;
-      await this.writeThrough("putTask", now.id, now.version, startedAt, true, (s) => s.putTask(now, epoch ?? ""));
+      await this.writeThrough("putTask", "replay", now.id, now.version, startedAt, true, (s) => s.putTask(now, epoch ?? ""));
     } else {
       // Deleted: tombstoned at the deleted row's version (a restore can still outrank it); purged: above any.
       const version = state ? state.deletedVersion : PG_INT_MAX;
-      await this.writeThrough("putTombstone", prior.taskId, version, startedAt, true, (s) => s.putTombstone(prior.taskId, version, epoch ?? ""));
+      await this.writeThrough("putTombstone", "replay", prior.taskId, version, startedAt, true, (s) => s.putTombstone(prior.taskId, version, epoch ?? ""));
     }
     const response = prior.response;
     const task = "task" in response ? response.task : null;
@@ -331,6 +339,16 @@ export class UserTaskStore {
   private run<T>(cache: Cache, operation: CacheOperation, fn: (slot: UserTaskCache) => Promise<T>, taskId?: number): Promise<T> {
     const slot = this.slot as UserTaskCache;
     return cache.run(operation, () => fn(slot), taskId === undefined ? `{u:${this.userId}}` : `{u:${this.userId}}:task:${taskId}`);
+  }
+
+  /**
+   * Tells this user's open event streams, on every instance, what a committed write changed. After
+   * the write-through, so a reader that rereads on the news reads the new version from the cache.
+   * Not awaited: the bus gives up on its own (a reader rereads after any gap), and the write's
+   * answer doesn't wait for it.
+   */
+  private publish(changes: LiveChange[]): void {
+    if (this.store.live && changes.length > 0) void this.store.live.publish(this.userId, changes);
   }
 
   private record(kind: CacheEventKind, fields: Omit<CacheEventFields, "userId"> = {}) {
@@ -485,6 +503,7 @@ export class UserTaskStore {
 
   private async writeThrough(
     operation: "putTask" | "putTombstone",
+    what: WriteLabel,
     id: number,
     version: number,
     startedAt: number,
@@ -502,7 +521,7 @@ export class UserTaskStore {
       this.record(landed ? (operation === "putTombstone" ? "tombstone" : "write-through") : result, {
         taskId: id,
         version,
-        detail: result === "unchanged" ? `${operation} (already cached by a fill)` : operation,
+        detail: result === "unchanged" ? `${what} (already cached by a fill)` : what,
       });
       if (result === "stale-epoch") {
         // The cache was flushed or restarted since this write began: the list index was updated,
@@ -519,7 +538,7 @@ export class UserTaskStore {
    * A batch's write-through: every item in one script call. A failure (or a late one) owes a repair
    * of each item, as writeThrough does for one.
    */
-  private async writeThroughMany(writes: CacheWrite[], startedAt: number, epoch: string | null, membershipChanges = true): Promise<void> {
+  private async writeThroughMany(what: BatchOp | "replay", writes: CacheWrite[], startedAt: number, epoch: string | null, membershipChanges = true): Promise<void> {
     const cache = this.store.cache;
     if (!cache || writes.length === 0) return;
     const idOf = (w: CacheWrite) => ("task" in w ? w.task.id : w.id);
@@ -534,7 +553,7 @@ export class UserTaskStore {
         this.record(landed ? ("task" in w ? "write-through" : "tombstone") : result, {
           taskId: idOf(w),
           version: "task" in w ? w.task.version : w.version,
-          detail: `batch of ${writes.length}`,
+          detail: `${what === "replay" ? "replay" : what} (batch of ${writes.length})`,
         });
         if (result === "stale-epoch") await this.store.ledger.recordTask(this.userId, idOf(w), false, "cache epoch changed");
       }
@@ -560,10 +579,13 @@ export class UserTaskStore {
       throw new TaskError("not_found", `Some of these tasks do not exist${command.batch === "restore" ? " or were not deleted in the last " + queries.DELETED_TASK_RETENTION_DAYS + " days" : ""}; nothing was changed.`);
     }
     if ("deleted" in result) {
-      await this.writeThroughMany(result.deleted.map((d) => ({ id: d.id, version: d.version, deleted: true as const })), startedAt, epoch);
+      await this.writeThroughMany("delete", result.deleted.map((d) => ({ id: d.id, version: d.version, deleted: true as const })), startedAt, epoch);
+      this.publish(result.deleted.map((d) => ({ op: "delete", id: d.id, version: d.version })));
       return { outcome: { ids: result.deleted.map((d) => d.id) } };
     }
-    await this.writeThroughMany(result.changed.map((task) => ({ task })), startedAt, epoch, command.batch === "restore");
+    await this.writeThroughMany(command.batch, result.changed.map((task) => ({ task })), startedAt, epoch, command.batch === "restore");
+    const op = command.batch === "restore" ? "restore" : "update";
+    this.publish(result.changed.map((task) => ({ op, id: task.id, version: task.version, task })));
     return { outcome: { tasks: result.tasks } };
   }
 

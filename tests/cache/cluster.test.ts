@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Redis } from "ioredis";
+import { wrapDriver } from "@/lib/cache";
 import { userCacheKeys } from "@/lib/cache/keys";
-import { createRedisClusterDriver } from "@/lib/cache/redis";
-import type { CacheDriver } from "@/lib/cache/types";
+import { createRedisClusterDriver, slotOf } from "@/lib/cache/redis";
+import { CacheSlotMovingError, CacheUnavailableError, type CacheDriver } from "@/lib/cache/types";
+import type { Task } from "@/lib/tasks/schema";
 import { startRedisCluster, type PrivateCluster } from "../support/redisCluster";
 import { uniqueName } from "../support/services";
 import { registerCacheDriverContract } from "./contract";
@@ -21,13 +24,14 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-function clusterDriver(prefix = uniqueName("wtt")) {
+function clusterDriver(prefix = uniqueName("wtt"), wait?: { waitReplicas?: number; waitTimeoutMs?: number }) {
   const driver = createRedisClusterDriver({
     nodes: cluster.nodes.slice(0, 3).map((n) => ({ host: n.host, port: n.port })),
     prefix,
     ttlSeconds: 3600,
     tombstoneTtlSeconds: 3600,
     commandTimeoutMs: 2000,
+    ...wait,
   });
   opened.push(driver);
   return driver;
@@ -101,5 +105,121 @@ describe("redis driver on a cluster", () => {
   test("reads and writes go to masters only", () => {
     const driver = clusterDriver();
     expect((driver.client).options.scaleReads).toBe("master");
+  });
+
+  test("slotOf() computes a key's slot as Redis does, hash tags included", async () => {
+    const admin = cluster.admin(cluster.nodes[0]!.port);
+    const keys = ["plain", "wt:{u:abc123}:task:7", "wt:{u:abc123}:views", "{}x", "a{}b{c}", "x{y}{z}", "{only", "€{ü}", ""];
+    for (const key of keys) expect(slotOf(key), key).toBe(await admin.call("CLUSTER", "KEYSLOT", key));
+  });
+
+  const task = (id: number, version: number): Task => ({ id, title: `t${version}`, done: false, version, dueOn: null, createdAt: "x", updatedAt: "x" });
+  /** The entry's version as the replica of `user`'s master holds it (0: none). */
+  const onReplica = async (prefix: string, user: string, id: number) => {
+    const key = userCacheKeys(prefix, user).task(id);
+    const { replicas } = await cluster.masterOf(slotOf(key));
+    const replica = new Redis({ host: "127.0.0.1", port: replicas[0]!, maxRetriesPerRequest: 1 });
+    replica.on("error", () => {});
+    try {
+      await replica.call("READONLY");
+      const raw = await replica.get(key);
+      return raw === null ? 0 : Number(raw.split("|")[0]);
+    } finally {
+      replica.disconnect();
+    }
+  };
+
+  test("a write-through resolves once the master's replica has it (WAIT), so a failover can't lose it", async () => {
+    const prefix = uniqueName("wtt");
+    const slot = clusterDriver(prefix).forUser("waiter");
+    const epoch = await slot.epoch();
+    for (let v = 1; v <= 20; v++) {
+      expect(await slot.putTask(task(1, v), epoch)).toBe("written");
+      // No waiting here: the replica had it before putTask resolved.
+      expect(await onReplica(prefix, "waiter", 1)).toBe(v);
+    }
+  });
+
+  test("with the replica's link cut, writes are unconfirmed (not counted as cache failures), fast after the first; confirmed again once it resyncs", async () => {
+    const prefix = uniqueName("wtt");
+    const driver = clusterDriver(prefix, { waitTimeoutMs: 300 });
+    // A breaker that one counted failure would open.
+    const cache = wrapDriver(driver, { timeoutMs: 2000, breakerFailures: 1, breakerCooldownMs: 60_000 });
+    const slot = driver.forUser("cut");
+    const epoch = await slot.epoch();
+    await slot.putTask(task(1, 1), epoch);
+    const { replicas } = await cluster.masterOf(slotOf(userCacheKeys(prefix, "cut").epoch));
+    const cut = await cluster.cutReplication(replicas[0]!);
+    try {
+      const timed = async (v: number) => {
+        const started = performance.now();
+        const err = await cache.run("putTask", () => slot.putTask(task(1, v), epoch)).then(() => null, (e: unknown) => e);
+        return { err, ms: performance.now() - started };
+      };
+      const first = await timed(2);
+      expect(first.err).toBeInstanceOf(CacheUnavailableError);
+      expect((first.err as CacheUnavailableError).reason).toBe("unconfirmed");
+      expect(first.ms).toBeGreaterThanOrEqual(290); // it waited for the replica
+      // The master took it all the same (reads see it); only its survival is not confirmed.
+      expect(await slot.getTask(1)).toMatchObject({ state: "hit", task: { version: 2 } });
+      // Now known short of its replica, the master's writes don't wait for it (until a probe).
+      const next = await timed(3);
+      expect((next.err as CacheUnavailableError).reason).toBe("unconfirmed");
+      expect(next.ms).toBeLessThan(200);
+      expect(cache.breakerState).toBe("closed");
+    } finally {
+      await cut.restore();
+    }
+    // A probe (every 500 ms) finds the replica back: writes are confirmed again.
+    let v = 4;
+    const deadline = Date.now() + 5_000;
+    for (; Date.now() < deadline; v++) {
+      if ((await slot.putTask(task(1, v), epoch).then(() => "ok", () => "unconfirmed")) === "ok") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(Date.now()).toBeLessThan(deadline);
+    expect(await onReplica(prefix, "cut", 1)).toBe(v);
+  }, 30_000);
+
+  test("a write on a slot half migrated fails at once, leaving floors (no older version can be read or filled back) and no views", async () => {
+    const prefix = uniqueName("wtt");
+    const driver = clusterDriver(prefix);
+    const slot = driver.forUser("mover");
+    const keys = userCacheKeys(prefix, "mover");
+    const epoch = await slot.epoch();
+    await slot.writeTasks([{ task: task(1, 1) }, { task: task(2, 1) }], epoch);
+    const build = await slot.startIndexBuild(5_000);
+    if (build.state !== "started") throw new Error("no build");
+    await slot.addToIndexBuild(build.token, [task(1, 1), task(2, 1)]);
+    await slot.publishIndexBuild(build.token);
+    expect((await slot.readIndex())?.views["all:new"]).toEqual([2, 1]);
+    // Half a move: the slot is migrating, and task 1's entry is on the target already.
+    const number = slotOf(keys.epoch);
+    const from = (await cluster.masterOf(number)).master;
+    const to = (await cluster.masters()).find((p) => p !== from)!;
+    const move = await cluster.moveSlot(number, to);
+    try {
+      await move.migrate(0, [keys.task(1)]);
+      // The write script needs all of the user's keys on one side: refused (TRYAGAIN), at once.
+      const started = performance.now();
+      const err = await slot.writeTasks([{ task: task(1, 2) }, { id: 2, version: 2, deleted: true }], epoch).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(CacheSlotMovingError);
+      expect((err as CacheUnavailableError).reason).toBe("unconfirmed");
+      expect(performance.now() - started).toBeLessThan(1_000);
+      // One-key steps ran on whichever side holds each key: both entries read as misses now.
+      expect(await slot.getTask(1)).toEqual({ state: "miss" });
+      expect(await slot.getTask(2)).toEqual({ state: "miss" });
+    } finally {
+      await move.finish();
+    }
+    expect((await cluster.masterOf(number)).master).toBe(to);
+    // The client learns where the slot went: a read meets MOVED, and its answer, from a new master, isn't trusted.
+    expect(await slot.getTask(1).then(() => "trusted", (e: unknown) => (e as CacheUnavailableError).reason)).toBe("unconfirmed");
+    // Floors at the writes' versions: the old states can't be filled back; the views are gone (a list rebuilds them).
+    expect(await slot.putTask(task(1, 1), epoch)).toBe("refused");
+    expect(await slot.putTask(task(2, 1), epoch)).toBe("refused");
+    expect(await slot.readIndex()).toBeNull();
+    expect(await slot.putTask(task(1, 2), epoch)).toBe("written");
+    expect(await slot.getTask(1)).toMatchObject({ state: "hit", task: { version: 2 } });
   });
 });

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import * as queries from "@/lib/tasks/queries";
 import type { TaskStore } from "@/lib/taskStore";
-import { BACKENDS, createTestEnv, type TestEnv } from "../support/backends";
+import { BACKENDS, createTestEnv, testWhere, type TestEnv } from "../support/backends";
+import { redisServerAvailable, startRedisCluster, type PrivateCluster } from "../support/redisCluster";
 import { checkHistory, History } from "../support/history";
 import { seededRandom, seedFromEnv } from "../support/random";
 
@@ -39,19 +40,37 @@ type Peek = "get" | "update" | "remove";
 const redisBackend = BACKENDS.find((b) => b.cacheDriver === "redis");
 if (!redisBackend) throw new Error("no postgres + redis backend");
 
-describe("history of concurrent operations on two instances (postgres + redis)", () => {
+/**
+ * The stacks the history runs on: one Redis, and a real Redis Cluster (3 masters + 3 replicas of
+ * private redis-server processes), where each user's keys live in their own slot of some master.
+ */
+const STACKS: Array<{ name: string; applies: boolean; cluster: boolean }> = [
+  { name: "postgres + redis", applies: true, cluster: false },
+  { name: "postgres + a Redis Cluster", applies: redisServerAvailable(), cluster: true },
+];
+
+for (const stack of STACKS) describe(`history of concurrent operations on two instances (${stack.name})`, () => {
   let env: TestEnv;
   let stores: TaskStore[];
+  let cluster: PrivateCluster | undefined;
 
   beforeAll(async () => {
+    if (!stack.applies) return;
     env = await createTestEnv(redisBackend);
-    stores = [await env.openStore(), await env.openStore()];
-  });
+    if (stack.cluster) {
+      cluster = await startRedisCluster();
+      const redisClusterNodes = cluster.seeds.split(",").map((s) => ({ host: s.split(":")[0]!, port: Number(s.split(":")[1]) }));
+      stores = [await env.openStore({ cache: { redisClusterNodes } }), await env.openStore({ cache: { redisClusterNodes } })];
+    } else {
+      stores = [await env.openStore(), await env.openStore()];
+    }
+  }, 60_000);
   afterAll(async () => {
-    await env.cleanup();
+    await env?.cleanup();
+    await cluster?.stop();
   });
 
-  test(`${USERS} users × ${CLIENTS / USERS} clients, ${OPERATIONS} random operations: no stale read, no read of a deleted or another user's task, no drift`, async () => {
+  testWhere(stack.applies)(`${USERS} users × ${CLIENTS / USERS} clients, ${OPERATIONS} random operations: no stale read, no read of a deleted or another user's task, no drift`, async () => {
     const seed = seedFromEnv("HISTORY_SEED");
     const rnd = seededRandom(seed);
     console.log(`history seed: ${seed} (replay with HISTORY_SEED=${seed})`);
@@ -272,7 +291,7 @@ describe("history of concurrent operations on two instances (postgres + redis)",
     const counts = history.events.reduce<Record<string, number>>((c, e) => ((c[e.kind] = (c[e.kind] ?? 0) + 1), c), {});
     const hitRatio = report.hits / report.reads;
     console.log(
-      `history: ${operations} operations (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}, ` +
+      `history on ${stack.name}: ${operations} operations (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}, ` +
         `restores ${restores}, batches ${batches}, lists by view ${JSON.stringify(views)}, peeks at another user's task: get ${peeks.get}, update ${peeks.update}, remove ${peeks.remove}), ` +
         `${report.readsChecked} reads checked, ${report.hits} of ${report.reads} reads HIT (${hitRatio.toFixed(2)}), ` +
         `${report.stale} stale reads, ${report.deletedReads} reads of deleted tasks, ${report.lost} lost tasks, ${report.leaked} lists showing another user's task, ${report.badCounts} impossible counts, ` +

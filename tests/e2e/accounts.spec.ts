@@ -123,7 +123,7 @@ test("A person makes an API key on the page for a program, and revoking it stops
   await page.getByRole("button", { name: "Create key" }).click();
   const secret = await page.getByRole("textbox", { name: /New key/ }).inputValue();
   expect(secret).toMatch(/^wtk_/);
-  await page.getByRole("button", { name: "Done" }).click();
+  await page.getByRole("button", { name: "Done", exact: true }).click();
   await expect(page.getByRole("textbox", { name: /New key/ })).toHaveCount(0);
 
   const program = await playwright.request.newContext({ baseURL, extraHTTPHeaders: { Authorization: `Bearer ${secret}` } });

@@ -18,8 +18,8 @@ import {
 } from "./fixtures";
 
 // Issue 10, items 4 and 5: every destructive action has an Undo of its own (delete, tick, edit,
-// Mark all complete, Clear completed), several can be pending at once, and each reverts only its own
-// action. Mark all complete and Clear completed are one batch call each, under an idempotency key that
+// Mark all done, Clear completed), several can be pending at once, and each reverts only its own
+// action. Mark all done and Clear completed are one batch call each, under an idempotency key that
 // a retry reuses.
 
 
@@ -47,7 +47,7 @@ for (const [size, viewport] of [["desktop (1280 × 800)", DESKTOP], ["phone (390
   test.describe(`on a ${size}`, () => {
     test.use({ viewport });
 
-    test(`Mark all complete completes every open task shown in one batch, and Undo reopens just those, on a ${size}`, async ({ page, unique }) => {
+    test(`Mark all done completes every open task shown in one batch, and Undo reopens just those, on a ${size}`, async ({ page, unique }) => {
       const titles = [unique.title("Buy milk"), unique.title("Call the bank"), unique.title("Fix the bike")];
       for (const title of titles) await apiCreate(page.request, title);
       const alreadyDone = unique.title("Water the plants");
@@ -56,7 +56,7 @@ for (const [size, viewport] of [["desktop (1280 × 800)", DESKTOP], ["phone (390
 
       await page.goto("/");
       await expect(openCount(page)).toHaveText("3 open · 1 done · 4 tasks");
-      const markAll = page.getByRole("button", { name: "Mark all complete", exact: true });
+      const markAll = page.getByRole("button", { name: "Mark all done", exact: true });
       await markAll.click();
       for (const title of titles) await expect(page.getByRole("checkbox", { name: title, exact: true })).toBeChecked();
       await expect(openCount(page)).toHaveText("0 open · 4 done · 4 tasks");
@@ -65,7 +65,7 @@ for (const [size, viewport] of [["desktop (1280 × 800)", DESKTOP], ["phone (390
       await expect(markAll).toHaveAttribute("aria-disabled", "true");
       await expectAllSaved(page);
       expect((await tasksContaining(page.request, unique.tag)).every((t) => t.done)).toBe(true);
-      expect(batches, "batch calls for one Mark all complete").toHaveLength(1);
+      expect(batches, "batch calls for one Mark all done").toHaveLength(1);
       expect(batches[0]!.postData()).toMatch(UUID);
 
       // Undo: the three are open again; the one that was done before stays done.
@@ -248,7 +248,7 @@ test.describe("on a desktop (1280 × 800)", () => {
     expect(await apiTask(page.request, title)).toBeUndefined();
   });
 
-  test("A Mark all complete whose answer is lost is sent again under the same idempotency key, and done once", async ({ page, unique }) => {
+  test("A Mark all done whose answer is lost is sent again under the same idempotency key, and done once", async ({ page, unique }) => {
     const titles = [unique.title("Sweep the porch"), unique.title("Oil the hinges")];
     const tasks = [];
     for (const title of titles) tasks.push(await apiCreate(page.request, title));
@@ -267,7 +267,7 @@ test.describe("on a desktop (1280 × 800)", () => {
       return route.fallback();
     });
 
-    await page.getByRole("button", { name: "Mark all complete", exact: true }).click();
+    await page.getByRole("button", { name: "Mark all done", exact: true }).click();
     await expect(toast(page, "Marked 2 tasks done")).toBeVisible();
     await expectAllSaved(page);
     await expect(alerts(page)).toHaveCount(0);

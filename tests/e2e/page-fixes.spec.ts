@@ -1,5 +1,5 @@
 import AxeBuilder from "@axe-core/playwright";
-import { test as base, type Locator, type Page } from "@playwright/test";
+import { test as base, type Locator, type Page, type Request } from "@playwright/test";
 import {
   apiCreate,
   apiDelete,
@@ -181,6 +181,12 @@ base.describe("on a desktop (1280 × 800), signed out", () => {
 
   base("A normal session (sign up, add, tick, edit, delete, undo) leaves no failed or aborted request in the network log", async ({ page }) => {
     const failed: string[] = [];
+    // Requests under way, but the page's event stream, which stays open as long as the page does.
+    const inFlight = new Set<Request>();
+    const isStream = (url: string) => url.endsWith("/api/tasks/events");
+    page.on("request", (request) => void (isStream(request.url()) || inFlight.add(request)));
+    page.on("requestfinished", (request) => void inFlight.delete(request));
+    page.on("requestfailed", (request) => void inFlight.delete(request));
     page.on("requestfailed", (request) => {
       const action = request.headers()["next-action"] ? " (a server action)" : "";
       failed.push(`${request.method()} ${request.url()}${action}: ${request.failure()?.errorText ?? "failed"}`);
@@ -219,8 +225,12 @@ base.describe("on a desktop (1280 × 800), signed out", () => {
     await expect(page.getByRole("status").filter({ hasText: "Task restored" })).toBeVisible();
     await expect(row(page, third)).toBeVisible();
     await expectAllSaved(page);
-    // Whatever is still in flight finishes (or fails) before the log is read.
-    await page.waitForLoadState("networkidle");
+    // Whatever is still in flight finishes (or fails) before the log is read ("networkidle" never
+    // comes while the event stream is open).
+    const pending = () => [...inFlight].map((r) => `${r.method()} ${r.url()}`);
+    await expect.poll(pending).toEqual([]);
+    await page.waitForTimeout(500);
+    expect(pending()).toEqual([]);
 
     expect(failed, `requests that failed:\n${failed.join("\n")}`).toEqual([]);
     const tasks = await listAllTasks(page.request);

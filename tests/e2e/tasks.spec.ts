@@ -172,7 +172,7 @@ test("Someone using only the keyboard adds, completes, renames and deletes tasks
   await page.keyboard.press("Tab");
   await expect(page.getByRole("tab", { name: /^All \d+$/ })).toBeFocused();
   await page.keyboard.press("Tab");
-  await expect(page.getByRole("button", { name: "Mark all complete", exact: true })).toBeFocused();
+  await expect(page.getByRole("button", { name: "Mark all done", exact: true })).toBeFocused();
   await page.keyboard.press("Tab");
   await expect(page.getByRole("button", { name: "Clear completed" })).toBeFocused();
   await page.keyboard.press("Tab");

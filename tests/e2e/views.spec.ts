@@ -183,7 +183,7 @@ test.describe("on a desktop (1280 × 800), by keyboard", () => {
 
     // Tab leaves the tablist for what follows it, the list's own controls; Shift+Tab comes back to the selected tab.
     await page.keyboard.press("Tab");
-    await expect(page.getByRole("button", { name: "Mark all complete", exact: true })).toBeFocused();
+    await expect(page.getByRole("button", { name: "Mark all done", exact: true })).toBeFocused();
     await page.keyboard.press("Shift+Tab");
     await expect(tab(page, "Completed 1")).toBeFocused();
   });

@@ -56,7 +56,8 @@ describe.each(BACKENDS)("cache lab on $name", (backend) => {
     expect(await tasks.get(task.id)).toEqual({ task, cache: "MISS" });
     expect(await slot.getTask(task.id)).toEqual({ state: "hit", task });
     expect(await tasks.get(task.id)).toEqual({ task, cache: "HIT" });
-    expect(kindsFor(store, env.userId, task.id, before)).toEqual(["miss", "fill", "hit"]);
+    // The eviction is in the feed too, so the learner sees why the read missed.
+    expect(kindsFor(store, env.userId, task.id, before)).toEqual(["evict", "miss", "fill", "hit"]);
 
     // Nothing live to evict: a tombstone stays a tombstone (the delete stays remembered).
     await tasks.remove({ id: task.id });
@@ -137,6 +138,8 @@ describe.each(BACKENDS)("cache lab on $name", (backend) => {
     await atWriteThrough;
 
     expect(await flushUserCache(store, userId)).toEqual({ ids: 3 });
+    expect(eventsOf(store, userId).at(-1)).toMatchObject({ kind: "flush", detail: expect.stringContaining("3 task entries") });
+    expect(store.events.forUser(otherId).counts.flush).toBe(0);
     expect(await slot.putTask(b, oldEpoch)).toBe("stale-epoch");
     expect(await slot.epoch()).not.toBe(oldEpoch);
     expect(await slot.readIndex()).toBeNull();

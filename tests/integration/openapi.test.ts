@@ -4,7 +4,8 @@ import { openApiDocument } from "@/lib/http/openapi";
 import { auditCache, health, repairCache } from "@/lib/http/opsHandlers";
 import { createKey } from "@/lib/http/keyHandlers";
 import { cacheState } from "@/lib/http/opsHandlers";
-import { batchTasks, createTask, deleteTask, getTask, listTasks, updateTask, type TasksFor } from "@/lib/http/taskHandlers";
+import { evictRoute, flushRoute, raceRoute, RaceGate, type LabContext } from "@/lib/lab/handlers";
+import { batchTasks, createTask, deleteTask, getTask, listTasks, taskEvents, updateTask, type TasksFor } from "@/lib/http/taskHandlers";
 import { createAuth, rateLimiterFor } from "@/lib/auth";
 import { TaskError } from "@/lib/tasks/errors";
 import type { TaskStore } from "@/lib/taskStore";
@@ -70,7 +71,9 @@ describe("OpenAPI document matches what the API really answers", () => {
     await check("/api/tasks", "post", await createTask(source, req("/api/tasks", jsonInit("POST", { title: "" }))));
     await check("/api/tasks", "post", await createTask(source, req("/api/tasks", { method: "POST", body: "x" })));
     await check("/api/tasks", "post", await createTask(source, req("/api/tasks", jsonInit("POST", { title: "x".repeat(20_000) }))));
-    await check("/api/tasks", "get", await listTasks(source, req("/api/tasks?limit=1")));
+    const listed = await listTasks(source, req("/api/tasks?limit=1"));
+    await check("/api/tasks", "get", listed.clone());
+    await check("/api/tasks", "get", await listTasks(source, req("/api/tasks?limit=1", { headers: { "if-none-match": listed.headers.get("etag")! } })));
     await check("/api/tasks", "get", await listTasks(source, req("/api/tasks?limit=0")));
     await check("/api/tasks/{id}", "get", await getTask(source, req(`/api/tasks/${task.id}`), String(task.id)));
     await check("/api/tasks/{id}", "get", await getTask(source, req(`/api/tasks/${task.id}`, { headers: { "if-none-match": '"v1"' } }), String(task.id)));
@@ -102,6 +105,8 @@ describe("OpenAPI document matches what the API really answers", () => {
     };
     await check("/api/tasks", "get", await listTasks(down, req("/api/tasks")));
     await check("/api/tasks", "get", await listTasks(anonymous, req("/api/tasks")));
+    await check("/api/tasks/events", "get", await taskEvents(source, req("/api/tasks/events")));
+    await check("/api/tasks/events", "get", await taskEvents(anonymous, req("/api/tasks/events")));
     await check("/api/health", "get", await health(async () => store));
     await check("/api/health", "get", await health(down));
     const secret = "a-secret-of-sixteen+";
@@ -121,12 +126,41 @@ describe("OpenAPI document matches what the API really answers", () => {
     await check("/api/cache/repair", "get", await repairCache(ops(null), req("/api/cache/repair", { headers: { authorization: `Bearer ${secret}` } })));
     await check("/api/cache/state", "get", await cacheState(ops("user"), req("/api/cache/state?ids=1")));
     await check("/api/cache/state", "get", await cacheState(ops(null), req("/api/cache/state")));
+    const lab = (signed: boolean, races = new RaceGate(60_000)): LabContext => ({
+      store: async () => store,
+      principal: async () => (signed ? { userId: env.userId, via: "apiKey" as const } : null),
+      limitWrite: async () => {},
+      races,
+    });
+    await check("/api/cache/evict", "post", await evictRoute(lab(true), req("/api/cache/evict", jsonInit("POST", { id: otherId }))));
+    await check("/api/cache/evict", "post", await evictRoute(lab(true), req("/api/cache/evict", jsonInit("POST", { id: 2147483647 }))));
+    await check("/api/cache/evict", "post", await evictRoute(lab(true), req("/api/cache/evict", jsonInit("POST", { id: "one" }))));
+    await check("/api/cache/evict", "post", await evictRoute(lab(false), req("/api/cache/evict", jsonInit("POST", { id: otherId }))));
+    await check("/api/cache/flush", "post", await flushRoute(lab(true), req("/api/cache/flush", jsonInit("POST", { ids: [otherId] }))));
+    await check("/api/cache/flush", "post", await flushRoute(lab(true), req("/api/cache/flush", jsonInit("POST", { ids: "all" }))));
+    const races = new RaceGate(60_000);
+    await check("/api/cache/race", "post", await raceRoute(lab(true, races), req("/api/cache/race", { method: "POST" })));
+    await check("/api/cache/race", "post", await raceRoute(lab(true, races), req("/api/cache/race", { method: "POST" })));
+    await check("/api/cache/race", "post", await raceRoute(lab(false), req("/api/cache/race", { method: "POST" })));
     const keyCtx = { store: async () => store, auth: async () => createAuth(store, { secret: "x".repeat(32) }), limiter: async () => rateLimiterFor(store, true) };
     const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
     const made = await createKey(req("/api/keys", jsonInit("POST", { name: "docs" }, bearer("wtk_not-a-key"))), keyCtx);
     await check("/api/keys", "post", made);
     expect(made.status).toBe(401);
-    expect(seen).toHaveLength(41);
+    expect(seen).toHaveLength(53);
+    expect(seen).toEqual(expect.arrayContaining(["get /api/tasks 304", "get /api/tasks/events 409", "get /api/tasks/events 401"]));
+    // The lab routes answered each status checked above, not only one.
+    expect(seen.filter((s) => /^post \/api\/cache\/(evict|flush|race) /.test(s)).map((s) => s.split(" ").slice(1).join(" "))).toEqual([
+      "/api/cache/evict 200",
+      "/api/cache/evict 404",
+      "/api/cache/evict 400",
+      "/api/cache/evict 401",
+      "/api/cache/flush 200",
+      "/api/cache/flush 400",
+      "/api/cache/race 200",
+      "/api/cache/race 429",
+      "/api/cache/race 401",
+    ]);
   });
 
   test("the document is OpenAPI 3.1 and every operation lists its error statuses", () => {

@@ -3,6 +3,7 @@ import { test } from "vitest";
 import { createCache, type Cache } from "@/lib/cache";
 import { openDatabase, type Database } from "@/lib/db/client";
 import { user } from "@/lib/db/schema";
+import type { LiveBus } from "@/lib/live/bus";
 import type { CacheDriverChoice } from "@/lib/names";
 import { TaskStore, type StoreObserver, type StoreTestHooks } from "@/lib/taskStore";
 import { startUpstashBridge } from "./upstashBridge";
@@ -23,6 +24,9 @@ export const BACKENDS: TestBackend[] = [
 
 export type CacheOptions = {
   redisUrl?: string;
+  /** A Redis Cluster instead of `redisUrl` (tests/support/redisCluster.ts), and what its writes wait for. */
+  redisClusterNodes?: Array<{ host: string; port: number }>;
+  redisClusterWait?: { replicas: number; timeoutMs: number };
   upstash?: { url: string; token: string };
   timeoutMs?: number;
   breakerFailures?: number;
@@ -37,6 +41,8 @@ export function makeCache(driver: CacheDriverChoice, prefix: string, options: Ca
   return createCache({
     driver,
     redisUrl: options.redisUrl ?? TEST_REDIS_URL,
+    redisClusterNodes: options.redisClusterNodes,
+    redisClusterWait: options.redisClusterWait,
     // Without explicit credentials, the REST bridge of the current upstash test env.
     upstash: options.upstash ?? (activeBridge ? { url: activeBridge.url, token: activeBridge.token } : undefined),
     prefix,
@@ -68,6 +74,8 @@ export type TestEnv = {
     cache?: CacheOptions;
     cacheDriver?: CacheDriverChoice;
     repairIntervalMs?: number;
+    /** Where the store publishes live updates (none by default). */
+    live?: LiveBus | null;
     /** Reach Postgres at this URL instead (e.g. through a proxy the test controls). */
     databaseUrl?: string;
     /** Deadlines and breaker of the Postgres pool (lib/db/guard.ts). */
@@ -142,7 +150,7 @@ export async function createTestEnv(backend: TestBackend): Promise<TestEnv> {
       } else {
         cache = makeCache(driver, prefix, options.cache);
       }
-      const store = new TaskStore({ database, cache, hooks: options.hooks, observer: options.observer, repairIntervalMs: options.repairIntervalMs });
+      const store = new TaskStore({ database, cache, hooks: options.hooks, observer: options.observer, repairIntervalMs: options.repairIntervalMs, live: options.live });
       stores.push(store);
       return store;
     },

@@ -27,6 +27,15 @@ describe("environment configuration", () => {
     expect(() => parseEnv({ CACHE_DRIVER: "redis" })).toThrow(/neither REDIS_URL nor REDIS_CLUSTER_NODES/);
   });
 
+  test("on a cluster, write-throughs wait for 1 replica for up to 100 ms unless told otherwise; 0 replicas turns it off", () => {
+    const env = parseEnv({ REDIS_CLUSTER_NODES: "a:1" });
+    expect([env.REDIS_CLUSTER_WAIT_REPLICAS, env.REDIS_CLUSTER_WAIT_MS]).toEqual([1, 100]);
+    const off = parseEnv({ REDIS_CLUSTER_NODES: "a:1", REDIS_CLUSTER_WAIT_REPLICAS: "0", REDIS_CLUSTER_WAIT_MS: "150" });
+    expect([off.REDIS_CLUSTER_WAIT_REPLICAS, off.REDIS_CLUSTER_WAIT_MS]).toEqual([0, 150]);
+    expect(() => parseEnv({ REDIS_CLUSTER_WAIT_MS: "0" })).toThrow(/REDIS_CLUSTER_WAIT_MS must be a whole number from 1 to 10000/);
+    expect(() => parseEnv({ REDIS_CLUSTER_WAIT_REPLICAS: "-1" })).toThrow(/REDIS_CLUSTER_WAIT_REPLICAS must be a whole number/);
+  });
+
   test("REDIS_URL alone selects the redis driver; CACHE_DRIVER overrides it", () => {
     expect(resolveCacheDriver(parseEnv({ REDIS_URL: "redis://127.0.0.1:6379" }))).toBe("redis");
     expect(resolveCacheDriver(parseEnv({ REDIS_URL: "redis://127.0.0.1:6379", CACHE_DRIVER: "none" }))).toBe("none");
