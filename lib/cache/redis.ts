@@ -114,9 +114,19 @@ function watchCluster(client: Cluster) {
   const listeners = new Set<() => void>();
   /** Masters whose connection was lost, with when the next command may go through to probe them. */
   const lost = new Map<string, number>();
+  /**
+   * Slots whose master's connection was lost: whichever node answers for one of them next (the
+   * promoted replica, found through a MOVED or, as ioredis does when the slot's node is gone from
+   * its pool, by asking a random node that turns out to own it) is not trusted until the repair
+   * ledger has been read again. Marked for every slot the lost master served, touched or not.
+   */
+  const suspect = new Set<number>();
   client.on("-node", (redis: Redis) => {
     const node = `${redis.options.host}:${redis.options.port}`;
     if (!lost.has(node)) lost.set(node, Date.now() + NODE_PROBE_MS);
+    client.slots.forEach((nodes, slot) => {
+      if (nodes?.[0] === node) suspect.add(slot);
+    });
   });
   const nodeOf = (key: string) => client.slots[slotOf(key)]?.[0];
   return {
@@ -137,11 +147,11 @@ function watchCluster(client: Cluster) {
     moved: (key: string): boolean => {
       const slot = slotOf(key);
       const now = client.slots[slot]?.[0];
-      if (now === undefined) return false;
       const before = owners.get(slot);
-      owners.set(slot, now);
-      if (before === undefined || before === now) return false;
-      const pair = `${before} -> ${now}`;
+      if (now !== undefined) owners.set(slot, now);
+      const wasSuspect = suspect.delete(slot);
+      if (!wasSuspect && (now === undefined || before === undefined || before === now)) return false;
+      const pair = wasSuspect ? `${before ?? "?"} (lost) -> ${now ?? "?"}` : `${before} -> ${now}`;
       if (Date.now() - (reported.get(pair) ?? -Infinity) >= 1000) {
         reported.set(pair, Date.now());
         log.info("cache cluster slots moved to another master; repairs are read again before the cache is trusted", { from: before, to: now });
