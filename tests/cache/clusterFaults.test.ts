@@ -359,6 +359,11 @@ describe("the cache on a Redis Cluster, through failover, resharding and outage 
         const slot = slotOfUser(userId);
         const { master, replicas } = await cluster.masterOf(slot);
         const replica = replicas[0] as number;
+        // A slot the first failover left suspect (see watchCluster) answers once as moved, which
+        // sends that read to Postgres and that instance through a repair pass: use that up first.
+        for (const store of new Set([through, ...readers])) {
+          for (let i = 0; i < 2; i++) await store.forUser(userId).list({ limit: 1 });
+        }
         const v1 = await through.forUser(userId).create({ title: "version one" });
         await until(async () => (await entryOn(replica, userId, v1.id, true)) === 1, "v1 on the replica", 5_000);
         const cut = await cluster.cutReplication(replica);
@@ -414,10 +419,12 @@ describe("the cache on a Redis Cluster, through failover, resharding and outage 
       const recordedBefore = events.get("repair-recorded") ?? 0;
       const kept = await loseTheLastWrite(writer, [other, writer]);
       expect(events.get("repair-recorded") ?? 0).toBeGreaterThan(recordedBefore);
-      expect(kept.before).toEqual([
-        { version: 2, cache: "HIT" }, // the old master had v2: right, though not safe
-        { version: 2, cache: "BYPASS" }, // the writer owes the repair
-      ]);
+      // The old master had v2: the other instance reads it from the cache (right, though not safe),
+      // or from Postgres when its slot was left suspect by the first failover above (see
+      // watchCluster); the writer owes the repair, so it reads Postgres.
+      expect(kept.before.map((r) => r.version)).toEqual([2, 2]);
+      expect(["HIT", "BYPASS"]).toContain(kept.before[0]!.cache);
+      expect(kept.before[1]!.cache).toBe("BYPASS");
       expect(kept.promotedHolds).toBe(1);
       expect([...kept.first, ...kept.settled]).toEqual([...kept.first, ...kept.settled].map(() => ({ version: 2, cache: "BYPASS" })));
       // Once the dead node is back as the new master's replica, the repair is confirmed and the cache serves v2.
