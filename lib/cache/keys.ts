@@ -79,6 +79,14 @@ export function parseIndexKey(prefix: string, key: string): string | null {
   return /^[A-Za-z0-9_-]{1,64}$/.test(userId) ? userId : null;
 }
 
+/** The owner and kind of a user's pub/sub channel (`liveChannel` or `labChannel`), or null. */
+export function parseUserChannel(prefix: string, channel: string): { userId: string; kind: "live" | "lab" } | null {
+  const head = `${prefix}:{u:`;
+  if (!channel.startsWith(head)) return null;
+  const match = /^([A-Za-z0-9_-]{1,64})\}:(live|lab)$/.exec(channel.slice(head.length));
+  return match ? { userId: match[1]!, kind: match[2] as "live" | "lab" } : null;
+}
+
 export function parseTaskKey(prefix: string, key: string): { userId: string; id: number } | null {
   const head = `${prefix}:{u:`;
   if (!key.startsWith(head)) return null;

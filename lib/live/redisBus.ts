@@ -1,6 +1,6 @@
 import "server-only";
 import { Cluster, Redis } from "ioredis";
-import { userCacheKeys } from "../cache/keys";
+import { parseUserChannel, userCacheKeys } from "../cache/keys";
 import { log } from "../log";
 import { LocalFanout, type LabChannels, type LiveBus, type LiveChange } from "./bus";
 
@@ -13,8 +13,6 @@ export type RedisBusOptions = {
   /** A publish that takes longer is given up (the stream's reader rereads after a gap anyway). */
   publishTimeoutMs: number;
 };
-
-const USER_CHANNEL = /\{u:([A-Za-z0-9_-]{1,64})\}:(live|lab)$/;
 
 /**
  * Live updates over Redis pub/sub. Two connections per instance, opened on first use: one that
@@ -64,9 +62,9 @@ export function createRedisBus(options: RedisBusOptions): LiveBus {
       for (const listener of announcementListeners) listener(message);
       return;
     }
-    const match = USER_CHANNEL.exec(channel);
-    if (!match) return;
-    const [, userId, kind] = match as unknown as [string, string, "live" | "lab"];
+    const parsed = parseUserChannel(options.prefix, channel);
+    if (!parsed) return;
+    const { userId, kind } = parsed;
     if (kind === "lab") {
       for (const listener of labListeners.get(userId) ?? []) listener(message);
       return;

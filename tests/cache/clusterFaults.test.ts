@@ -5,6 +5,7 @@ import { slotOf } from "@/lib/cache/redis";
 import type { CacheEventKind } from "@/lib/cacheEvents";
 import type { TaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, testWhere, type CacheOptions, type TestEnv } from "../support/backends";
+import { until } from "../support/wait";
 import { redisServerAvailable, startRedisCluster, type PrivateCluster } from "../support/redisCluster";
 import { lostWrites, staleness, startWorkload, waitForConvergence, type Workload } from "../support/workload";
 
@@ -29,13 +30,6 @@ const WAIT_MS = 100;
 const CACHE = { timeoutMs: 400, breakerFailures: 3, breakerCooldownMs: 300 } satisfies CacheOptions;
 const REPAIR_INTERVAL_MS = 200;
 
-const until = async (check: () => Promise<boolean> | boolean, what: string, limitMs = 15_000, everyMs = 25) => {
-  const deadline = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**

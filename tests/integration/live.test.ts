@@ -8,6 +8,7 @@ import type { TaskStore } from "@/lib/taskStore";
 import { BACKENDS, createTestEnv, testWhere, type TestEnv } from "../support/backends";
 import { redisServerAvailable, startRedisCluster, type PrivateCluster } from "../support/redisCluster";
 import { TEST_REDIS_URL } from "../support/services";
+import { until as waitUntil } from "../support/wait";
 
 // Live updates (issue 11, item 4): the write-through path publishes each committed change on the
 // owner's channel and every instance relays it to that owner's open event streams. Two stores here
@@ -26,13 +27,8 @@ function collector(): Received & { listener: { onChanges(c: LiveChange[]): void;
   });
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Live messages arrive within milliseconds: 3 s unless a case says otherwise. */
+const until = (check: () => boolean, what: string, limitMs = 3_000) => waitUntil(check, what, limitMs, 10);
 
 /** Reads Server-Sent Events off a response body as they come. */
 function sseReader(res: Response) {
