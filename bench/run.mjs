@@ -64,6 +64,37 @@ async function startServer(name, env) {
   throw new Error(`server ${name} did not start`);
 }
 
+/**
+ * A private Redis Cluster from `npm run cluster`'s script, in its own process (it ends when this
+ * one closes its standard input, or dies): its seeds, or null when redis-server is not installed.
+ */
+async function startCluster() {
+  if (spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status !== 0) return null;
+  const child = spawn(process.execPath, [path.join(root, "node_modules/tsx/dist/cli.mjs"), path.join(root, "scripts/redis-cluster.ts")], {
+    cwd: root,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  cleanups.push(
+    () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.stdin.end();
+      }),
+  );
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    child.stdout.on("data", (d) => {
+      out += d;
+      const line = /^REDIS_CLUSTER_NODES=(.+)$/m.exec(out);
+      if (line) resolve(line[1].trim());
+    });
+    child.once("exit", (code) => reject(new Error(err.trim() || `the cluster script exited (${code})`)));
+  });
+}
+
 /** Warms the server on the same requests (JIT, pools, connections), then measures. */
 function load(server, config) {
   run(server, { ...config, seconds: quick ? 1 : 2 });
@@ -256,12 +287,8 @@ async function main() {
   let onCluster = null;
   let noCluster = "redis-server is not installed here";
   try {
-    const { redisServerAvailable, startRedisCluster } = await tsImport("../tests/support/redisCluster.ts", import.meta.url);
-    if (redisServerAvailable()) {
-      const cluster = await startRedisCluster();
-      cleanups.push(() => cluster.stop());
-      onCluster = await startServer("redis cluster", { ...common, CACHE_DRIVER: "redis", REDIS_CLUSTER_NODES: cluster.seeds });
-    }
+    const seeds = await startCluster();
+    if (seeds) onCluster = await startServer("redis cluster", { ...common, CACHE_DRIVER: "redis", REDIS_CLUSTER_NODES: seeds });
   } catch (err) {
     // The cluster rows are one scenario among many: the rest of the bench still runs.
     noCluster = `the cluster could not be started: ${err instanceof Error ? err.message : String(err)}`;
@@ -540,7 +567,7 @@ async function main() {
   };
   row(
     `${STREAMS.toLocaleString("en")} event streams (${STREAM_USERS} users) open on one instance`,
-    `+${Math.max(rssOpen, rssAfter) - rssBefore} MB RSS`,
+    `${signed(Math.max(rssOpen, rssAfter) - rssBefore)} MB RSS`,
     `server RSS ${rssBefore} → ${rssOpen} MB with the streams open, ${rssAfter} MB after ${WRITES} writes fanned out to ${delivered.toLocaleString("en")} of ${results.live.expectedEvents.toLocaleString("en")} stream events (target ≤ 150 MB growth)`,
   );
   row(
@@ -560,6 +587,10 @@ async function main() {
 /** The run with the median throughput. */
 function medianRun(runs) {
   return [...runs].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(runs.length / 2)];
+}
+
+function signed(n) {
+  return n > 0 ? `+${n}` : n < 0 ? `−${-n}` : "±0";
 }
 
 function ratio(a, b) {
