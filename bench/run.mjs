@@ -380,6 +380,39 @@ async function main() {
   results.readsNone = load(direct, { kind: "get", ids: hot, headers: byKey });
   row("GET one task, Redis unreachable (breaker open)", `p99 ${results.readsDead.latency.p99} ms, ${results.readsDead.requestsPerSecond.toFixed(0)} req/s`, `p99 ${ratio(results.readsDead.latency.p99, results.readsNone.latency.p99)} × none's ${results.readsNone.latency.p99} ms (target ≤ 1.5)`);
 
+  // CPU starvation: hog processes on every core beside the server (load ≈ 2 × cores plus the server,
+  // the load generator, Postgres and Redis), while Redis itself is healthy. A timeout that counted
+  // the time the server waited for a CPU would fire and open the breaker, sending reads to
+  // Postgres; one that counts only time the event loop was free must not (docs/decisions/017).
+  console.log("reads with CPU hogs beside the server…");
+  const breakerCounts = async () => {
+    const text = await (await fetchRetrying(`${cached.url}/api/metrics`)).text();
+    const count = (name, breaker) => Number(new RegExp(`^${name}\\{breaker="${breaker}"\\} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
+    return { cacheTimeouts: count("wt_breaker_timeouts_total", "cache"), cacheOpenings: count("wt_breaker_openings_total", "cache"), dbTimeouts: count("wt_breaker_timeouts_total", "db"), dbOpenings: count("wt_breaker_openings_total", "db") };
+  };
+  const hogs = (await import("node:os")).cpus().length * 2;
+  const countsBefore = await breakerCounts();
+  const hogProcesses = Array.from({ length: hogs }, () => spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" }));
+  cleanups.unshift(() => hogProcesses.forEach((h) => h.kill("SIGKILL")));
+  let loadAverage = 0;
+  try {
+    await sleep(1000);
+    results.starved = await loadAsync(cached, { kind: "get", ids: hot, headers: byKey });
+    loadAverage = (await import("node:os")).loadavg()[0];
+  } finally {
+    hogProcesses.forEach((h) => h.kill("SIGKILL"));
+  }
+  const countsAfter = await breakerCounts();
+  results.starved.hogs = hogs;
+  results.starved.loadAverage = Number(loadAverage.toFixed(1));
+  results.starved.breaker = Object.fromEntries(Object.keys(countsAfter).map((k) => [k, countsAfter[k] - countsBefore[k]]));
+  const starvedHit = results.starved.cache.HIT / Math.max(1, results.starved.total);
+  row(
+    `GET one task with ${hogs} CPU hogs beside the server (1-min load ${results.starved.loadAverage})`,
+    `${results.starved.breaker.cacheOpenings} cache breaker openings`,
+    `${results.starved.breaker.cacheTimeouts} cache timeouts, ${results.starved.breaker.dbOpenings} database breaker openings; ${results.starved.requestsPerSecond.toFixed(0)} req/s, p99 ${results.starved.latency.p99} ms, ${(100 * starvedHit).toFixed(1)} % HIT (target 0 openings; a Redis that is slow itself still opens it: tests/faults/redisFaults.test.ts, tests/cache/redis.test.ts)`,
+  );
+
   results.lists = {};
   for (const n of LIST_SIZES) {
     console.log(`list of ${n}…`);

@@ -74,6 +74,29 @@ function create(): Metrics {
       this.set(state ? BREAKER_VALUE[state] : 0);
     },
   });
+  // Read off the breakers' own counts, so a bench or a dashboard can tell "Redis was slow" (timeouts,
+  // openings) from everything else that sends a read to Postgres.
+  const breakers = () => ({ cache: store?.cache?.breaker.stats, db: store?.database.breakerStats ?? undefined });
+  new Counter({
+    name: "wt_breaker_timeouts_total",
+    help: "Calls that timed out (the dependency did not answer within its timeout, with the event loop free to read it), by breaker.",
+    labelNames: ["breaker"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, stats] of Object.entries(breakers())) if (stats) this.inc({ breaker: name }, stats.timeouts);
+    },
+  });
+  new Counter({
+    name: "wt_breaker_openings_total",
+    help: "Times a circuit breaker opened, by breaker.",
+    labelNames: ["breaker"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, stats] of Object.entries(breakers())) if (stats) this.inc({ breaker: name }, stats.opened);
+    },
+  });
   new Gauge({
     name: "wt_cache_repairs_pending",
     help: "Repairs this instance owes (while non-zero it reads Postgres only).",

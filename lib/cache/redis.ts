@@ -1,19 +1,24 @@
 import "server-only";
 import { createHash } from "node:crypto";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { TIMEOUT_STRETCH } from "../breaker";
 import { log } from "../log";
 import { createScriptedDriver, type RedisTransport, type ScriptedDriverOptions } from "./scripted";
 import { CacheSlotMovingError, CacheUnavailableError, type CacheDriver } from "./types";
 
 export type RedisDriverOptions = ScriptedDriverOptions & {
   url: string;
-  /** Per-command timeout; a slow or paused Redis fails the command instead of the request. */
+  /**
+   * The breaker's per-call timeout (CACHE_TIMEOUT_MS). ioredis' own commandTimeout is a backstop
+   * TIMEOUT_STRETCH times longer: its timer can't tell a slow Redis from a stalled event loop, so it
+   * must not fire before the breaker's, which can (docs/decisions/017-timeouts-that-starvation-cant-fire.md).
+   */
   commandTimeoutMs: number;
 };
 
 function clientOptions(options: { commandTimeoutMs: number }): RedisOptions {
   return {
-    commandTimeout: options.commandTimeoutMs,
+    commandTimeout: options.commandTimeoutMs * TIMEOUT_STRETCH,
     connectTimeout: Math.max(1000, options.commandTimeoutMs * 4),
     enableOfflineQueue: true,
     maxRetriesPerRequest: 0,

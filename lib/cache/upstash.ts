@@ -1,12 +1,13 @@
 import "server-only";
 import { Redis } from "@upstash/redis";
+import { TIMEOUT_STRETCH } from "../breaker";
 import { createScriptedDriver, type RedisTransport, type ScriptedDriverOptions } from "./scripted";
 import type { CacheDriver } from "./types";
 
 export type UpstashDriverOptions = ScriptedDriverOptions & {
   url: string;
   token: string;
-  /** Each HTTP request is aborted after this long. */
+  /** The breaker's per-call timeout; each HTTP request is aborted after TIMEOUT_STRETCH times this long, as a backstop. */
   commandTimeoutMs: number;
 };
 
@@ -23,7 +24,7 @@ export function createUpstashDriver(options: UpstashDriverOptions): CacheDriver 
     responseEncoding: false,
     // The breaker decides about retrying; a retry loop here would only add latency.
     retry: false,
-    signal: () => AbortSignal.timeout(options.commandTimeoutMs),
+    signal: () => AbortSignal.timeout(options.commandTimeoutMs * TIMEOUT_STRETCH),
     enableTelemetry: false,
   });
   const scripts = new Map<string, ReturnType<Redis["createScript"]>>();

@@ -42,6 +42,8 @@ export type Database = {
   onBreakerTransition(listener: (from: BreakerState, to: BreakerState) => void): () => void;
   /** How long until the breaker lets a statement through again (0 when closed). */
   readonly retryAfterMs: number;
+  /** The breaker's counts: statements that timed out, and times it opened (null on PGlite). */
+  readonly breakerStats: { readonly timeouts: number; readonly opened: number } | null;
   /** Times the pool was replaced after a statement used its whole deadline (lib/db/guard.ts). */
   readonly poolResets: number;
   /** Runs `fn` with the database budget (DATABASE_TIMEOUT_MS) for all its statements together. */
@@ -135,6 +137,9 @@ async function openPostgres(config: Extract<DatabaseConfig, { kind: "postgres" }
     get retryAfterMs() {
       return pool.breaker.retryAfterMs;
     },
+    get breakerStats() {
+      return pool.breaker.stats;
+    },
     async close() {
       await pool.end();
     },
@@ -166,6 +171,7 @@ async function openPglite(config: Extract<DatabaseConfig, { kind: "pglite" }>): 
     breakerState: null,
     onBreakerTransition: () => () => undefined,
     retryAfterMs: 0,
+    breakerStats: null,
     // In this process: no network to stall on.
     bounded: (fn) => fn(),
     poolResets: 0,

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { Redis } from "ioredis";
 import { authKey, userCacheKeys } from "@/lib/cache/keys";
+import { wrapDriver } from "@/lib/cache";
 import { createRedisDriver } from "@/lib/cache/redis";
 import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueName } from "../support/services";
 import { startPrivateRedis } from "../support/redisServer";
@@ -81,4 +82,42 @@ describe("redis driver specifics", () => {
       await own.stop();
     }
   });
+
+  test("a stalled event loop doesn't time out a healthy Redis, while a Redis that is slow itself still opens the breaker", async () => {
+    const own = await startPrivateRedis();
+    const prefix = uniqueName("wtt");
+    const driver = createRedisDriver({ url: own.url, prefix, ttlSeconds: 60, tombstoneTtlSeconds: 60, commandTimeoutMs: 50 });
+    const cache = wrapDriver(driver, { timeoutMs: 50, breakerFailures: 1, breakerCooldownMs: 60_000 });
+    const admin = new Redis(own.url);
+    try {
+      await driver.setValue("k", "v", 60);
+      for (let i = 0; i < 3; i++) {
+        const read = cache.run("authGet", () => driver.getValue("k"));
+        // 300 ms of synchronous work right after the call (a long render, or no CPU to be had):
+        // the reply waits in the socket while the 50 ms timer comes due.
+        blockEventLoop(300);
+        await expect(read).resolves.toBe("v");
+      }
+      expect(cache.breaker.stats).toMatchObject({ timeouts: 0, failures: 0 });
+      expect(cache.breakerState).toBe("closed");
+
+      // The control: the loop is free and Redis is what's slow (a script holds it for 400 ms).
+      const hog = admin.eval("local t = redis.call('TIME') local s = t[1] * 1e6 + t[2] repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - s > 400000 return 1", 0);
+      await new Promise((r) => setTimeout(r, 50));
+      await expect(cache.run("authGet", () => driver.getValue("k"))).rejects.toMatchObject({ reason: "timeout" });
+      expect(cache.breakerState).toBe("open");
+      await hog;
+    } finally {
+      admin.disconnect();
+      await driver.close();
+      await own.stop();
+    }
+  });
 });
+
+function blockEventLoop(ms: number) {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // Nothing else runs meanwhile.
+  }
+}

@@ -70,6 +70,8 @@ describe("health, metrics and request logging", () => {
     expect(text).toMatch(/^wt_cache_calls_total\{operation="putTask",outcome="ok"\} [1-9]/m);
     expect(text).toMatch(/^wt_cache_call_duration_seconds_count\{operation="getTask"\} [1-9]/m);
     expect(text).toMatch(/^wt_cache_breaker_state 0$/m);
+    expect(text).toMatch(/^wt_breaker_timeouts_total\{breaker="cache"\} 0$/m);
+    expect(text).toMatch(/^wt_breaker_openings_total\{breaker="cache"\} 0$/m);
     expect(text).toMatch(/^wt_db_query_duration_seconds_count\{outcome="ok"\} [1-9]/m);
     expect(text).toMatch(/^wt_http_request_duration_seconds_count\{method="GET",route="\/api\/tasks\/\[id\]",status="200"\} [1-9]/m);
     expect(text).toMatch(/^wt_cache_repairs_total /m);

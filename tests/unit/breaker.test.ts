@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { CircuitBreaker, type BreakerOptions, type BreakerRejection } from "@/lib/breaker";
+import { CircuitBreaker, TIMEOUT_STRETCH, type BreakerOptions, type BreakerRejection } from "@/lib/breaker";
 import type { BreakerState } from "@/lib/names";
 import { deferred } from "../support/gate";
 
@@ -23,6 +23,9 @@ const THRESHOLD = 3;
 const COOLDOWN = 1_000;
 const TIMEOUT = 100;
 
+/** The event loop's stalls, as the breaker sees them (lib/loopStall.ts in the app): tests add to it. */
+let stalledMs = 0;
+
 function breaker(options: Partial<BreakerOptions> = {}) {
   const transitions: string[] = [];
   const b = new CircuitBreaker({
@@ -32,6 +35,7 @@ function breaker(options: Partial<BreakerOptions> = {}) {
     timeoutMs: TIMEOUT,
     rejection: (reason, message, retryAfterMs) => new Refused(reason, message, retryAfterMs),
     now: () => Date.now(),
+    loopStalledMs: () => stalledMs,
     onTransition: (from, to) => transitions.push(`${from}→${to}`),
     ...options,
   });
@@ -54,6 +58,7 @@ async function openBreaker(b: CircuitBreaker) {
 }
 
 beforeEach(() => {
+  stalledMs = 0;
   vi.useFakeTimers({ now: new Date("2026-01-01T00:00:00Z") });
 });
 afterEach(() => {
@@ -235,6 +240,74 @@ describe("CircuitBreaker", () => {
     await vi.advanceTimersByTimeAsync(TIMEOUT - 1);
     await expect(call).resolves.toBe("in time");
     expect(b.stats).toMatchObject({ timeouts: 0, failures: 0 });
+  });
+
+  test("time the event loop was stalled does not count: the timeout fires that much later", async () => {
+    const { b } = breaker();
+    const settled = vi.fn();
+    const call = b.run("slow", hangs).catch((err: unknown) => {
+      settled();
+      return err;
+    });
+    await vi.advanceTimersByTimeAsync(30);
+    // The loop could run nothing for 50 ms (a long render, a GC pause, no CPU to be had).
+    stalledMs += 50;
+    await vi.advanceTimersByTimeAsync(TIMEOUT - 30 + 50 - 1);
+    expect(settled).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await call).toMatchObject({ reason: "timeout", message: "thing slow timed out after 100 ms" });
+    expect(b.stats).toMatchObject({ timeouts: 1, failures: 1 });
+  });
+
+  test("after a stall, an answer that arrived meanwhile wins over the timer that comes due with it", async () => {
+    const { b } = breaker();
+    const answer = deferred<string>();
+    const call = b.run("op", () => answer.promise);
+    await vi.advanceTimersByTimeAsync(30);
+    stalledMs += 50;
+    // The reply lands at the instant the breaker's timer comes due, and after it in the timer queue
+    // (as a reply waiting in the socket when a stalled loop wakes: libuv runs due timers first).
+    setTimeout(() => answer.resolve("waiting to be read"), TIMEOUT - 30);
+    await vi.advanceTimersByTimeAsync(TIMEOUT - 30);
+    await expect(call).resolves.toBe("waiting to be read");
+    expect(b.stats).toMatchObject({ timeouts: 0, failures: 0 });
+  });
+
+  test("a stall longer than the stretch still lets an answer that arrived meanwhile win: a late timer gives the loop one more turn", async () => {
+    const { b } = breaker();
+    const answer = deferred<string>();
+    const call = b.run("op", () => answer.promise);
+    // The loop runs nothing for 5 timeouts: the clock moves on, the timer can't fire until after.
+    stalledMs += 5 * TIMEOUT;
+    vi.setSystemTime(Date.now() + 5 * TIMEOUT);
+    setTimeout(() => answer.resolve("waiting to be read"), TIMEOUT);
+    await vi.advanceTimersByTimeAsync(TIMEOUT);
+    await expect(call).resolves.toBe("waiting to be read");
+    expect(b.stats).toMatchObject({ timeouts: 0, failures: 0 });
+  });
+
+  test("without a stall the same race goes to the timer: the full timeout was waited", async () => {
+    const { b } = breaker();
+    const answer = deferred<string>();
+    const call = b.run("op", () => answer.promise).catch((err: unknown) => err);
+    await vi.advanceTimersByTimeAsync(30);
+    setTimeout(() => answer.resolve("too late"), TIMEOUT - 30);
+    await vi.advanceTimersByTimeAsync(TIMEOUT - 30);
+    expect(await call).toMatchObject({ reason: "timeout" });
+  });
+
+  test("a loop stalled all the time still gives up, after TIMEOUT_STRETCH timeouts", async () => {
+    const started = Date.now();
+    const { b } = breaker({ loopStalledMs: () => Date.now() - started });
+    const settled = vi.fn();
+    const call = b.run("slow", hangs).catch((err: unknown) => {
+      settled();
+      return err;
+    });
+    await vi.advanceTimersByTimeAsync(TIMEOUT * TIMEOUT_STRETCH - 1);
+    expect(settled).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await call).toMatchObject({ reason: "timeout" });
   });
 
   test("a function that throws before returning a promise is a failure like any other", async () => {
