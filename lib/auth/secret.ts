@@ -22,7 +22,8 @@ export function resolveAuthSecret(
     );
   }
   try {
-    const kept = readFileSync(devSecretFile, "utf8").trim();
+    // A path chosen at run time (.data/ in development): nothing for the bundler to trace.
+    const kept = readFileSync(/*turbopackIgnore: true*/ devSecretFile, "utf8").trim();
     if (kept.length >= 32) return kept;
   } catch {
     // not made yet
