@@ -2,7 +2,7 @@
 
 import { useId, useRef, useState, type FormEvent, type ReactNode, type RefObject } from "react";
 import { z } from "zod";
-import { countChars } from "@/lib/tasks/schema";
+import { countChars } from "@/lib/tasks/rules";
 import { fullNavigation } from "./fullNavigation";
 
 export type AuthMode = "sign-in" | "sign-up";

@@ -2,7 +2,8 @@
 
 import { useQueryClient } from "@tanstack/react-query";
 import { useId, useState } from "react";
-import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, type Task, type TaskCounts, type TaskPatch } from "@/lib/tasks/schema";
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, type Task, type TaskCounts } from "@/lib/tasks/rules";
+import type { TaskPatch } from "@/lib/tasks/schema";
 import { isUnanswered, toActionError } from "./actionErrors";
 import AddTaskForm from "./AddTaskForm";
 import AlertBanner from "./AlertBanner";
@@ -94,6 +95,7 @@ export default function TaskApp({
   const { panelRef, addInputRef, toastRegionRef, focusAfterUndo } = useFocusRestore(tasks);
   const idBase = useId();
   const panelId = `${idBase}-panel`;
+  const titleHintId = `${idBase}-title-hint`;
 
   const selectView = (next: View) => {
     if (next === view) return;
@@ -270,19 +272,26 @@ export default function TaskApp({
           ) : tasks.length === 0 && !hasMore ? (
             list.error ? null : <p className="empty">{emptyText(view)}</p>
           ) : (
-            <ul className="task-list">
-              {tasks.map((task) => (
-                <TaskItem
-                  key={task.id}
-                  task={task}
-                  busy={writes.busyIds.has(task.id)}
-                  today={today}
-                  onToggle={onToggle}
-                  onSave={onSave}
-                  onDelete={onDelete}
-                />
-              ))}
-            </ul>
+            <>
+              <ul className="task-list">
+                {tasks.map((task) => (
+                  <TaskItem
+                    key={task.id}
+                    task={task}
+                    busy={writes.busyIds.has(task.id)}
+                    today={today}
+                    onToggle={onToggle}
+                    onSave={onSave}
+                    onDelete={onDelete}
+                    titleHintId={titleHintId}
+                  />
+                ))}
+              </ul>
+              {/* One hint for every row's title (each points to it), not one per row. */}
+              <p id={titleHintId} hidden>
+                Double-click, or press Enter or F2, to edit this title.
+              </p>
+            </>
           )}
 
           {list.error && (

@@ -17,9 +17,11 @@ type Props = {
   /** A title and/or due-date change (only what changed). */
   onSave: (task: Task, patch: TaskPatch) => void;
   onDelete: (task: Task) => void;
+  /** The one hidden "Double-click, or press Enter or F2…" hint every row's title points to. */
+  titleHintId: string;
 };
 
-export default function TaskItem({ task, busy, today, onToggle, onSave, onDelete }: Props) {
+export default function TaskItem({ task, busy, today, onToggle, onSave, onDelete, titleHintId }: Props) {
   // A negative id is an optimistic task the server hasn't confirmed yet.
   const saving = task.id < 0;
   const [editing, setEditing] = useState(false);
@@ -28,10 +30,10 @@ export default function TaskItem({ task, busy, today, onToggle, onSave, onDelete
   const [error, setError] = useState<string | null>(null);
   const [dueError, setDueError] = useState<string | null>(null);
 
-  const hintId = useId();
-  const titleHintId = useId();
-  const dueId = useId();
-  const dueErrorId = useId();
+  const idBase = useId();
+  const hintId = `${idBase}-hint`;
+  const dueId = `${idBase}-due`;
+  const dueErrorId = `${idBase}-due-error`;
 
   const inputRef = useRef<HTMLInputElement>(null);
   const dueRef = useRef<HTMLInputElement>(null);
@@ -211,9 +213,6 @@ export default function TaskItem({ task, busy, today, onToggle, onSave, onDelete
             {task.title}
             {(saving || busy) && <span className="task-status"> Saving…</span>}
           </span>
-          <span id={titleHintId} hidden>
-            Double-click, or press Enter or F2, to edit this title.
-          </span>
           {task.dueOn !== null && (
             <span className={state ? `task-due task-due-${state}` : "task-due"} data-testid="task-due">
               {state === "overdue" && <span className="due-badge due-badge-overdue">Overdue</span>}
@@ -255,7 +254,7 @@ export default function TaskItem({ task, busy, today, onToggle, onSave, onDelete
               disabled={saving}
               aria-label={`Edit “${task.title}”`}
             >
-              <PencilIcon />
+              <span className="task-action-icon task-action-icon-edit" aria-hidden="true" />
               <span className="task-action-word">Edit</span>
             </button>
             <button
@@ -265,7 +264,7 @@ export default function TaskItem({ task, busy, today, onToggle, onSave, onDelete
               disabled={saving}
               aria-label={`Delete “${task.title}”`}
             >
-              <TrashIcon />
+              <span className="task-action-icon task-action-icon-delete" aria-hidden="true" />
               <span className="task-action-word">Delete</span>
             </button>
           </>
@@ -273,21 +272,4 @@ export default function TaskItem({ task, busy, today, onToggle, onSave, onDelete
       </div>
     </li>
   );
-}
-
-/** A 24-unit outline icon drawn with the text colour; its button carries the accessible name. */
-function ActionIcon({ path }: { path: string }) {
-  return (
-    <svg className="task-action-icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
-      <path d={path} fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" />
-    </svg>
-  );
-}
-
-function PencilIcon() {
-  return <ActionIcon path="M4 20h4L18.5 9.5a2.12 2.12 0 0 0-3-3L5 17v3zM13.5 8.5l3 3" />;
-}
-
-function TrashIcon() {
-  return <ActionIcon path="M4 7h16M10 11v6M14 11v6M6 7l1 12a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2l1-12M9 7V4h6v3" />;
 }

@@ -1,4 +1,4 @@
-import { dueOnSchema } from "@/lib/tasks/schema";
+import { isDueDate } from "@/lib/tasks/rules";
 
 /*
  * Due dates on the page. A due date is a calendar date (`YYYY-MM-DD`) with no time zone; "today"
@@ -55,7 +55,6 @@ export type DueCheck = { ok: true; dueOn: string | null } | { ok: false; message
 export function checkDue(value: string, badInput = false): DueCheck {
   if (badInput) return { ok: false, message: "Enter a whole date, or clear the field." };
   if (value === "") return { ok: true, dueOn: null };
-  const parsed = dueOnSchema.safeParse(value);
-  if (parsed.success) return { ok: true, dueOn: parsed.data };
+  if (isDueDate(value)) return { ok: true, dueOn: value };
   return { ok: false, message: "Due dates run from 1 Jan 2000 to 31 Dec 2100." };
 }

@@ -1,6 +1,7 @@
 import type { InfiniteData } from "@tanstack/react-query";
 import type { ActionError } from "@/app/actions";
-import { dueDay, PG_INT_MAX, type Task, type TaskCounts, type TaskPatch, type TaskSort, type TaskStatus } from "@/lib/tasks/schema";
+import { dueDay, PG_INT_MAX, type Task, type TaskCounts, type TaskSort, type TaskStatus } from "@/lib/tasks/rules";
+import type { TaskPatch } from "@/lib/tasks/schema";
 
 /*
  * Pure helpers over the page's task list as react-query holds it: for one view, pages of tasks in

@@ -1,4 +1,4 @@
-import { countChars, createTaskSchema, TITLE_MAX_CHARS, updateTaskSchema } from "@/lib/tasks/schema";
+import { countChars, TITLE_MAX_CHARS, titleIssues } from "@/lib/tasks/rules";
 
 export type TitleKind = "create" | "update";
 export type TitleCheck = { ok: true; title: string } | { ok: false; message: string };
@@ -11,15 +11,13 @@ export type TitleCheck = { ok: true; title: string } | { ok: false; message: str
 export const TITLE_INPUT_MAX_LENGTH = TITLE_MAX_CHARS * 2;
 
 /**
- * Checks a title with the same zod schema the server action parses it with (create or update), so
- * the field shows exactly the message the server would give, before anything is sent.
+ * Checks a title with the rules the server's schemas are built on (lib/tasks/rules.ts), so the
+ * field shows exactly the message the server would give, before anything is sent. A new title and
+ * an edited one are held to the same rules.
  */
-export function checkTitle(value: string, kind: TitleKind): TitleCheck {
-  const parsed =
-    kind === "create" ? createTaskSchema.safeParse({ title: value }) : updateTaskSchema.safeParse({ title: value });
-  if (parsed.success && parsed.data.title !== undefined) return { ok: true, title: parsed.data.title };
-  const message = parsed.success ? undefined : parsed.error.issues[0]?.message;
-  return { ok: false, message: message ?? "This title can't be used." };
+export function checkTitle(value: string, _kind: TitleKind): TitleCheck {
+  const [problem] = titleIssues(value);
+  return problem === undefined ? { ok: true, title: value.trim() } : { ok: false, message: problem };
 }
 
 /** The message for the first problem with a title, or null when it is acceptable. */

@@ -1,5 +1,5 @@
 import "server-only";
-import { defaultKeyHasher } from "@better-auth/api-key";
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { MAX_CACHE_WRITE_AGE_MS, REVOCATION_TTL_SECONDS } from "../cache";
 import type { TaskStore } from "../store/taskStore";
@@ -40,11 +40,20 @@ const keyCacheKey = (hash: string) => `apikey:${hash}`;
 const lastUsedKey = (id: string) => `apikey-used:${id}`;
 const lastUsedWritten = new Map<string, number>();
 
+/**
+ * How the api-key plugin stores a key: SHA-256, base64url without padding (its defaultKeyHasher,
+ * which goes through WebCrypto's async digest: a promise and a thread-pool hop per request; this is
+ * the same hash, computed in place).
+ */
+export function keyHash(key: string): string {
+  return createHash("sha256").update(key).digest("base64url");
+}
+
 /** The owner of a presented key, or null when it is unknown, disabled, expired or revoked. */
 export async function verifyApiKey(store: TaskStore, presented: string): Promise<{ userId: string; keyId: string } | null> {
   // A key we never hand out can't be valid: don't spend a lookup on it.
   if (!presented.startsWith(API_KEY_PREFIX) || presented.length > 200) return null;
-  const hash = await defaultKeyHasher(presented);
+  const hash = keyHash(presented);
   const cache = store.cache;
   let found: CachedKey | null = null;
   const trusted = cache !== null && (await store.authCacheTrusted());

@@ -45,13 +45,13 @@ export function sessionTokenOf(cookieHeader: string, secret: string, secure: boo
   return signature.length === expected.length && timingSafeEqual(signature, expected) ? token : null;
 }
 
-type CachedSession = { session: { expiresAt: string; userId: string }; user: { id: string; email: string } };
+type CachedSession = { session: { expiresAt: string; userId: string }; user: { id: string; email: string; name: string } };
 
 /**
  * The signed-in user, from the cache alone, when that is exactly what better-auth would answer;
  * undefined when better-auth must decide.
  */
-export async function sessionFromCache(store: TaskStore, token: string): Promise<{ userId: string; email: string } | undefined> {
+export async function sessionFromCache(store: TaskStore, token: string): Promise<{ userId: string; email: string; name: string } | undefined> {
   const cache = store.cache;
   if (!cache || !(await store.authCacheTrusted())) return undefined;
   let raw: string | null;
@@ -72,6 +72,6 @@ export async function sessionFromCache(store: TaskStore, token: string): Promise
   if (!(expiresAt > now)) return undefined;
   // Due for its refresh: better-auth extends it (and rewrites the cookie).
   if (expiresAt - SESSION_EXPIRES_IN_SECONDS * 1000 + SESSION_UPDATE_AGE_SECONDS * 1000 <= now) return undefined;
-  if (typeof cached.user?.id !== "string" || cached.user.id !== cached.session.userId) return undefined;
-  return { userId: cached.user.id, email: cached.user.email };
+  if (typeof cached.user?.id !== "string" || cached.user.id !== cached.session.userId || typeof cached.user.name !== "string") return undefined;
+  return { userId: cached.user.id, email: cached.user.email, name: cached.user.name };
 }

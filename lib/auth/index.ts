@@ -231,20 +231,31 @@ export async function authenticate(req: Request, deps: AuthDeps = {}): Promise<P
       const key = bearer === "" ? null : await verifyApiKey(store, bearer);
       return key ? { userId: key.userId, via: "apiKey" } : null;
     }
-    const cookies = req.headers.get("cookie") ?? "";
-    if (!cookies.includes("session_token")) return null;
-    const auth = await (deps.auth ?? getAuth)();
-    const store = deps.store ?? (await getTaskStore());
-    const token = sessionTokenOf(cookies, auth.options.secret, auth.options.advanced?.useSecureCookies === true);
-    const cached = token ? await sessionFromCache(store, token) : undefined;
-    if (cached) return { userId: cached.userId, via: "session", email: cached.email };
-    const found = await auth.api.getSession({ headers: req.headers });
-    return found ? { userId: found.user.id, via: "session", email: found.user.email } : null;
+    const user = await sessionUser(req.headers, deps);
+    return user ? { userId: user.id, via: "session", email: user.email } : null;
   } catch (err) {
     if (isTaskError(err)) throw err;
     if (!isDatabaseUnavailable(err)) log.error("could not check credentials", { err });
     throw new TaskError("service_unavailable", "Sign-in could not be checked. Try again shortly.", { cause: err });
   }
+}
+
+/**
+ * The signed-in person behind a request's session cookie, or null. The cached session decides when
+ * it is exactly what better-auth would answer (lib/auth/fastSession.ts); anything else (no cached
+ * copy, a refresh due, a cache that can't be trusted) is better-auth's getSession. For API routes
+ * (through authenticate) and server components and actions (lib/auth/session.ts) alike.
+ */
+export async function sessionUser(headers: Headers, deps: AuthDeps = {}): Promise<{ id: string; email: string; name: string } | null> {
+  const cookies = headers.get("cookie") ?? "";
+  if (!cookies.includes("session_token")) return null;
+  const auth = await (deps.auth ?? getAuth)();
+  const store = deps.store ?? (await getTaskStore());
+  const token = sessionTokenOf(cookies, auth.options.secret, auth.options.advanced?.useSecureCookies === true);
+  const cached = token ? await sessionFromCache(store, token) : undefined;
+  if (cached) return { id: cached.userId, email: cached.email, name: cached.name };
+  const found = await auth.api.getSession({ headers });
+  return found ? { id: found.user.id, email: found.user.email, name: found.user.name } : null;
 }
 
 /** The principal of `req`, or a 401. */

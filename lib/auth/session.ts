@@ -1,13 +1,12 @@
 import "server-only";
 import { headers } from "next/headers";
-import { getAuth } from "./index";
+import { sessionUser } from "./index";
 
 /** Who is signed in, for server components and server actions; null when nobody is. */
 export type CurrentUser = { id: string; name: string; email: string };
 
 export async function getCurrentUser(): Promise<CurrentUser | null> {
-  const found = await (await getAuth()).api.getSession({ headers: await headers() });
-  return found ? { id: found.user.id, name: found.user.name, email: found.user.email } : null;
+  return sessionUser(await headers());
 }
 
 const SAME_SITE = "http://same.site.invalid";

@@ -155,7 +155,7 @@ test.describe("on a desktop (1280 × 800)", () => {
     await page.goto("/");
     await expect(editButton(page, title)).toHaveText("Edit");
     await expect(deleteButton(page, title)).toHaveText("Delete");
-    await expect(editButton(page, title).locator("svg")).toBeHidden();
+    await expect(editButton(page, title).locator(".task-action-icon")).toBeHidden();
     const rowBox = await boxOf(row(page, title));
     expect(rowBox.height, "row height").toBeLessThanOrEqual(60);
     const checkBox = await boxOf(page.getByRole("checkbox", { name: title, exact: true }));
@@ -344,7 +344,7 @@ test.describe("on a phone (390 × 844)", () => {
       const remove = deleteButton(page, title);
       for (const [button, word] of [[edit, "Edit"], [remove, "Delete"]] as const) {
         await expect(button).toBeVisible();
-        await expect(button.locator("svg")).toBeVisible();
+        await expect(button.locator(".task-action-icon")).toBeVisible();
         await expect(button.getByText(word, { exact: true })).toBeHidden();
         await expectTarget(button, `${word} "${title}"`);
       }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { authenticate, rateLimiterFor, tasksForWith, type Auth } from "@/lib/auth";
+import { authenticate, rateLimiterFor, sessionUser, tasksForWith, type Auth } from "@/lib/auth";
 import { createKey, deleteKey, listKeys, type KeyContext } from "@/lib/http/keyHandlers";
 import { auditCache, cacheState, repairCache, type OpsContext } from "@/lib/http/opsHandlers";
 import { createTask, deleteTask, getTask, listTasks, updateTask } from "@/lib/http/taskHandlers";
@@ -109,6 +109,20 @@ describe.each(BACKENDS)("accounts, sessions and API keys on $name", (backend) =>
     const after = statements();
     expect(await who(1, apiRequest("GET", "/api/tasks", { cookie }))).not.toBeNull();
     expect(statements() - after).toBe(0);
+  });
+
+  test("the pages' session lookup answers who is signed in (name included) from the cache, with no Postgres statement", async () => {
+    const { cookie, who: person } = await signUp(auths[0]!);
+    const deps = { store: stores[0]!, auth: async () => auths[0]! };
+    const first = await sessionUser(new Headers({ cookie }), deps);
+    expect(first).toMatchObject({ email: person.email, name: person.name });
+    const before = statements();
+    for (let i = 0; i < 3; i++) expect(await sessionUser(new Headers({ cookie }), deps)).toEqual(first);
+    expect(statements() - before).toBe(0);
+    expect(await sessionUser(new Headers({ cookie: cookie.replace(/=.{4}/, "=AAAA") }), deps)).toBeNull();
+    expect(await sessionUser(new Headers(), deps)).toBeNull();
+    await signOut(auths[0]!, cookie);
+    expect(await sessionUser(new Headers({ cookie }), deps)).toBeNull();
   });
 
   test("API keys: the secret is shown once and stored only hashed; the list has no secrets; a key works as a bearer token", async () => {
