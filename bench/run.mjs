@@ -320,13 +320,69 @@ async function main() {
   };
   const rows = [];
   const results = {};
+  // Each server's resident memory as every stage starts: where the memory goes, stage by stage.
+  results.rssByStage = [];
+  const stage = (name) => {
+    console.log(name);
+    results.rssByStage.push({ stage: name.replace(/…$/, ""), rssMb: Object.fromEntries(servers.map((s) => [s.name, rssMb(s.pid)])) });
+  };
   const row = (scenario, figure, note = "") => rows.push({ scenario, figure, note });
 
-  console.log("ceiling…");
+  stage("ceiling…");
   results.ceiling = load(cached, { path: "/api/ping" });
   row("ceiling: trivial route", `${results.ceiling.requestsPerSecond.toFixed(0)} req/s`);
 
-  console.log("GET one task…");
+  // The page people load, and the write they make most, beside the empty route in the same rounds
+  // (medians of 3 interleaved rounds, so all four share the machine's conditions): a signed-in
+  // render of / with 50 tasks, on the cached server and on the no-cache one, and POST /api/tasks.
+  stage("the task page and creates, beside the ceiling…");
+  const pageEmail = `bench-page-${randomBytes(3).toString("hex")}@example.test`;
+  const byPageCookie = { cookie: await signUp(cached, pageEmail) };
+  const [{ id: pageUserId }] = await sql`select id from users where email = ${pageEmail}`;
+  await seed(50, pageUserId);
+  const creatorEmail = `bench-create-${randomBytes(3).toString("hex")}@example.test`;
+  const byCreatorKey = { authorization: `Bearer ${await createKey(cached, await signUp(cached, creatorEmail))}` };
+  const pageScenarios = {
+    ping: [cached, { path: "/api/ping" }],
+    pageCached: [cached, { path: "/", headers: byPageCookie, expectStatus: 200 }],
+    pageNone: [direct, { path: "/", headers: byPageCookie, expectStatus: 200 }],
+    create: [cached, { kind: "create", headers: byCreatorKey, expectStatus: 201 }],
+    // The app's lightest page (a signed-out form, no data): what any page costs inside Next.js here.
+    signIn: [cached, { path: "/sign-in", expectStatus: 200 }],
+  };
+  const pageRuns = Object.fromEntries(Object.keys(pageScenarios).map((k) => [k, []]));
+  for (const [server, config] of Object.values(pageScenarios)) run(server, { ...config, seconds: quick ? 1 : 3 });
+  for (let round = 0; round < 3; round++) {
+    const names = Object.keys(pageScenarios);
+    for (const name of round % 2 === 0 ? names : names.reverse()) {
+      const [server, config] = pageScenarios[name];
+      pageRuns[name].push(run(server, config));
+    }
+  }
+  results.page = Object.fromEntries(Object.entries(pageRuns).map(([k, runs]) => [k, medianRun(runs)]));
+  for (const [name, r] of Object.entries(results.page)) if (r.errors > 0) throw new Error(`${name}: ${r.errors} requests failed or were not what the scenario expects (status ${pageScenarios[name][1].expectStatus ?? "< 400"})`);
+  const pingRate = results.page.ping.requestsPerSecond;
+  row("ceiling, in the page rounds", `${pingRate.toFixed(0)} req/s`, "GET /api/ping, medians of 3 rounds interleaved with the four rows below");
+  row(
+    "GET / signed in, 50 tasks (cached)",
+    `${results.page.pageCached.requestsPerSecond.toFixed(0)} req/s`,
+    `${target("page ÷ ping", results.page.pageCached.requestsPerSecond / pingRate, ">=", 0.4)}; ${target("cached page ÷ no-cache page", results.page.pageCached.requestsPerSecond / results.page.pageNone.requestsPerSecond, ">=", 1.5)}; p50 ${results.page.pageCached.latency.p50} ms`,
+  );
+  row(
+    "GET /sign-in signed out (the lightest page: Next.js's floor for a page)",
+    `${results.page.signIn.requestsPerSecond.toFixed(0)} req/s`,
+    `${(results.page.signIn.requestsPerSecond / pingRate).toFixed(2)} × /api/ping; / is ${(results.page.pageCached.requestsPerSecond / results.page.signIn.requestsPerSecond).toFixed(2)} × this`,
+  );
+  row("GET / signed in, 50 tasks, CACHE_DRIVER=none", `${results.page.pageNone.requestsPerSecond.toFixed(0)} req/s`, `p50 ${results.page.pageNone.latency.p50} ms`);
+  row("POST /api/tasks (create, write-through)", `${results.page.create.requestsPerSecond.toFixed(0)} req/s`, `${target("create ÷ ping", results.page.create.requestsPerSecond / pingRate, ">=", 0.75)}; p50 ${results.page.create.latency.p50} ms`);
+  results.pageWeight = await pageWeight(cached, byPageCookie);
+  row(
+    "first-load JavaScript of / (gzip)",
+    `${(results.pageWeight.scriptGzipBytes / 1024).toFixed(1)} KiB`,
+    `${results.pageWeight.scripts} script files, ${(results.pageWeight.scriptBytes / 1024).toFixed(0)} KiB before gzip; the HTML itself ${(results.pageWeight.htmlGzipBytes / 1024).toFixed(1)} KiB gzip, of which inline scripts (the RSC payload) ${(results.pageWeight.inlineScriptBytes / 1024).toFixed(1)} KiB before gzip (budget: tests/e2e/weight.spec.ts)`,
+  );
+
+  stage("GET one task…");
   const hot = await seed(HOT);
   await warm(cached, hot);
   results.getHit = await loadCountingStatements(cached, { kind: "get", ids: hot, headers: byKey });
@@ -334,15 +390,15 @@ async function main() {
   results.statementsPerAuthedRead = (results.getHit.statements + results.getHitCookie.statements) / Math.max(1, results.getHit.total + results.getHitCookie.total);
   results.getNone = load(direct, { kind: "get", ids: hot, headers: byKey });
   const hitRatioGet = results.getHit.cache.HIT / Math.max(1, results.getHit.total);
-  row("GET one task, cache hit (API key)", `${results.getHit.requestsPerSecond.toFixed(0)} req/s`, `${(hitRatioGet * 100).toFixed(1)} % HIT; ${ratio(results.getHit.requestsPerSecond, results.ceiling.requestsPerSecond)} × ceiling (target ≥ 0.8)`);
-  row("GET one task, cache hit (session cookie)", `${results.getHitCookie.requestsPerSecond.toFixed(0)} req/s`, `${ratio(results.getHitCookie.requestsPerSecond, results.ceiling.requestsPerSecond)} × ceiling (target ≥ 0.8)`);
+  row("GET one task, cache hit (API key)", `${results.getHit.requestsPerSecond.toFixed(0)} req/s`, `${(hitRatioGet * 100).toFixed(1)} % HIT; ${target("cached GET (API key) ÷ ceiling", results.getHit.requestsPerSecond / results.ceiling.requestsPerSecond, ">=", 0.8)} of the ceiling`);
+  row("GET one task, cache hit (session cookie)", `${results.getHitCookie.requestsPerSecond.toFixed(0)} req/s`, `${target("cached GET (cookie) ÷ ceiling", results.getHitCookie.requestsPerSecond / results.ceiling.requestsPerSecond, ">=", 0.8)} of the ceiling`);
   row(
     "Postgres statements per authenticated cached read",
     `${results.getHit.statements + results.getHitCookie.statements} in ${results.getHit.total + results.getHitCookie.total} requests`,
     "API key and cookie, from the server's own statement counter (requests only; the repair timer's 1/s poll is counted apart) (target 0)",
   );
   if (onCluster) {
-    console.log("GET one task on a Redis Cluster…");
+    stage("GET one task on a Redis Cluster…");
     await warm(onCluster, hot);
     run(onCluster, { kind: "get", ids: hot, headers: byKey, seconds: quick ? 1 : 2 });
     const single = [];
@@ -356,35 +412,35 @@ async function main() {
     row(
       "GET one task, cache hit, on a Redis Cluster (3 masters + 3 replicas)",
       `${results.getHitCluster.requestsPerSecond.toFixed(0)} req/s`,
-      `${ratio(results.getHitCluster.requestsPerSecond, results.getHitSingle.requestsPerSecond)} × the same on one Redis (${results.getHitSingle.requestsPerSecond.toFixed(0)} req/s), medians of 3 interleaved rounds, ${(100 * results.getHitCluster.cache.HIT / Math.max(1, results.getHitCluster.total)).toFixed(1)} % HIT (target ≥ 0.9)`,
+      `${target("cluster GET ÷ one-Redis GET", results.getHitCluster.requestsPerSecond / results.getHitSingle.requestsPerSecond, ">=", 0.9)} the same on one Redis (${results.getHitSingle.requestsPerSecond.toFixed(0)} req/s), medians of 3 interleaved rounds, ${(100 * results.getHitCluster.cache.HIT / Math.max(1, results.getHitCluster.total)).toFixed(1)} % HIT`,
     );
   } else {
     row("GET one task on a Redis Cluster", "not run", noCluster);
   }
-  row("GET one task, CACHE_DRIVER=none", `${results.getNone.requestsPerSecond.toFixed(0)} req/s`, `cached is ${ratio(results.getHit.requestsPerSecond, results.getNone.requestsPerSecond)} × this (target ≥ 1.5)`);
+  row("GET one task, CACHE_DRIVER=none", `${results.getNone.requestsPerSecond.toFixed(0)} req/s`, `cached is ${target("cached GET ÷ no-cache GET", results.getHit.requestsPerSecond / results.getNone.requestsPerSecond, ">=", 1.5)} this`);
 
-  console.log("mixed 90/10…");
+  stage("mixed 90/10…");
   results.mixed = load(cached, { kind: "get", ids: hot, writeRatio: 0.1, seconds: MIXED_SECONDS, headers: byKey });
   const reads = results.mixed.cache.HIT + results.mixed.cache.MISS + results.mixed.cache.BYPASS;
   results.mixed.hitRatio = results.mixed.cache.HIT / Math.max(1, reads);
-  row(`mixed 90 % GET / 10 % PATCH on ${HOT} hot tasks, ${MIXED_SECONDS} s`, `${results.mixed.requestsPerSecond.toFixed(0)} req/s`, `hit ratio ${results.mixed.hitRatio.toFixed(4)} (target ≥ 0.99)`);
+  row(`mixed 90 % GET / 10 % PATCH on ${HOT} hot tasks, ${MIXED_SECONDS} s`, `${results.mixed.requestsPerSecond.toFixed(0)} req/s`, `hit ratio ${target("mixed hit ratio", results.mixed.hitRatio, ">=", 0.99, { unit: "", digits: 4 })}`);
 
-  console.log("writes…");
+  stage("writes…");
   results.writeCached = load(cached, { kind: "patch", ids: hot, connections: 8, headers: byKey });
   results.writeNone = load(direct, { kind: "patch", ids: hot, connections: 8, headers: byKey });
-  row("PATCH, write-through", `p50 ${results.writeCached.latency.p50} ms, p99 ${results.writeCached.latency.p99} ms`, `p50 ${ratio(results.writeCached.latency.p50, results.writeNone.latency.p50)} × none (target ≤ 1.3)`);
+  row("PATCH, write-through", `p50 ${results.writeCached.latency.p50} ms, p99 ${results.writeCached.latency.p99} ms`, `p50 ${target("write-through PATCH p50 ÷ no-cache p50", results.writeCached.latency.p50 / results.writeNone.latency.p50, "<=", 1.3)} none`);
   row("PATCH, CACHE_DRIVER=none", `p50 ${results.writeNone.latency.p50} ms, p99 ${results.writeNone.latency.p99} ms`);
 
-  console.log("reads with Redis unreachable…");
+  stage("reads with Redis unreachable…");
   results.readsDead = load(deadCache, { kind: "get", ids: hot, headers: byKey });
   results.readsNone = load(direct, { kind: "get", ids: hot, headers: byKey });
-  row("GET one task, Redis unreachable (breaker open)", `p99 ${results.readsDead.latency.p99} ms, ${results.readsDead.requestsPerSecond.toFixed(0)} req/s`, `p99 ${ratio(results.readsDead.latency.p99, results.readsNone.latency.p99)} × none's ${results.readsNone.latency.p99} ms (target ≤ 1.5)`);
+  row("GET one task, Redis unreachable (breaker open)", `p99 ${results.readsDead.latency.p99} ms, ${results.readsDead.requestsPerSecond.toFixed(0)} req/s`, `p99 ${target("breaker-open GET p99 ÷ no-cache p99", results.readsDead.latency.p99 / results.readsNone.latency.p99, "<=", 1.5)} none's ${results.readsNone.latency.p99} ms`);
 
   // CPU starvation: hog processes on every core beside the server (load ≈ 2 × cores plus the server,
   // the load generator, Postgres and Redis), while Redis itself is healthy. A timeout that counted
   // the time the server waited for a CPU would fire and open the breaker, sending reads to
   // Postgres; one that counts only time the event loop was free must not (docs/decisions/017).
-  console.log("reads with CPU hogs beside the server…");
+  stage("reads with CPU hogs beside the server…");
   const breakerCounts = async () => {
     const text = await (await fetchRetrying(`${cached.url}/api/metrics`)).text();
     const count = (name, breaker) => Number(new RegExp(`^${name}\\{breaker="${breaker}"\\} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
@@ -393,7 +449,7 @@ async function main() {
   const hogs = (await import("node:os")).cpus().length * 2;
   const countsBefore = await breakerCounts();
   const hogProcesses = Array.from({ length: hogs }, () => spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" }));
-  cleanups.unshift(() => hogProcesses.forEach((h) => h.kill("SIGKILL")));
+  cleanups.unshift(async () => hogProcesses.forEach((h) => h.kill("SIGKILL")));
   let loadAverage = 0;
   try {
     await sleep(1000);
@@ -409,27 +465,27 @@ async function main() {
   const starvedHit = results.starved.cache.HIT / Math.max(1, results.starved.total);
   row(
     `GET one task with ${hogs} CPU hogs beside the server (1-min load ${results.starved.loadAverage})`,
-    `${results.starved.breaker.cacheOpenings} cache breaker openings`,
-    `${results.starved.breaker.cacheTimeouts} cache timeouts, ${results.starved.breaker.dbOpenings} database breaker openings; ${results.starved.requestsPerSecond.toFixed(0)} req/s, p99 ${results.starved.latency.p99} ms, ${(100 * starvedHit).toFixed(1)} % HIT (target 0 openings; a Redis that is slow itself still opens it: tests/faults/redisFaults.test.ts, tests/cache/redis.test.ts)`,
+    `${target("cache breaker openings under CPU starvation", results.starved.breaker.cacheOpenings, "<=", 0, { unit: "", digits: 0 })} cache breaker openings`,
+    `${results.starved.breaker.cacheTimeouts} cache timeouts, ${results.starved.breaker.dbOpenings} database breaker openings; ${results.starved.requestsPerSecond.toFixed(0)} req/s, p99 ${results.starved.latency.p99} ms, ${(100 * starvedHit).toFixed(1)} % HIT (a Redis that is slow itself still opens it: tests/faults/redisFaults.test.ts, tests/cache/redis.test.ts)`,
   );
 
   results.lists = {};
   for (const n of LIST_SIZES) {
-    console.log(`list of ${n}…`);
+    stage(`list of ${n}…`);
     await seed(n);
     await fetchRetrying(`${cached.url}/api/tasks?limit=50`, { headers: byKey }); // cold build of the views
     results.lists[n] = load(cached, { path: "/api/tasks?limit=50", headers: byKey });
     row(`first list page (50) of ${n.toLocaleString("en")} tasks`, `${results.lists[n].requestsPerSecond.toFixed(0)} req/s`, `${(100 * results.lists[n].cache.HIT / Math.max(1, results.lists[n].total)).toFixed(1)} % HIT`);
   }
   const last = LIST_SIZES[LIST_SIZES.length - 1];
-  row("list page at 100,000 vs at 100", `${ratio(results.lists[last].requestsPerSecond, results.lists[100].requestsPerSecond)} ×`, "target ≥ 0.8");
+  row("list page at 100,000 vs at 100", target("list page at 100,000 ÷ at 100", results.lists[last].requestsPerSecond / results.lists[100].requestsPerSecond, ">=", 0.8));
 
   // Each view's first page (and the counts every page carries), from its own written-through index,
   // for a user with 100 tasks and one with 100,000 at the same time, in interleaved rounds (medians
   // of 3), so both sides run under the same conditions: measured one after the other, the 100,000
   // side ran right after 100,000 rows were inserted (Postgres vacuuming and checkpointing on the
   // same two cores), and the 100 side's "done" page held 33 tasks against 50.
-  console.log("views at 100 and at 100,000, interleaved…");
+  stage("views at 100 and at 100,000, interleaved…");
   const smallEmail = `bench-small-${randomBytes(3).toString("hex")}@example.test`;
   const smallKey = await createKey(cached, await signUp(cached, smallEmail));
   const [{ id: smallUserId }] = await sql`select id from users where email = ${smallEmail}`;
@@ -460,13 +516,13 @@ async function main() {
     results.views[last][name] = big;
     row(
       `${name === "counts only" ? "counts (a page of 1)" : `${name} view, first page (${VIEW_PAGE})`} at 100,000 vs at 100`,
-      `${ratio(big.requestsPerSecond, small.requestsPerSecond)} ×`,
-      `medians of ${VIEW_ROUNDS} interleaved rounds: ${big.requestsPerSecond.toFixed(0)} vs ${small.requestsPerSecond.toFixed(0)} req/s, ${(100 * big.cache.HIT / Math.max(1, big.total)).toFixed(1)} % HIT (target ≥ 0.8)`,
+      target(`${name} at 100,000 ÷ at 100`, big.requestsPerSecond / small.requestsPerSecond, ">=", 0.8),
+      `medians of ${VIEW_ROUNDS} interleaved rounds: ${big.requestsPerSecond.toFixed(0)} vs ${small.requestsPerSecond.toFixed(0)} req/s, ${(100 * big.cache.HIT / Math.max(1, big.total)).toFixed(1)} % HIT`,
     );
   }
 
   // A batch of 500: one Postgres transaction and one cache script call, read off the server's own counters.
-  console.log("batch of 500…");
+  stage("batch of 500…");
   const counters = async () => {
     const text = await (await fetchRetrying(`${cached.url}/api/metrics`)).text();
     const count = (re) => Number(re.exec(text)?.[1] ?? 0);
@@ -494,7 +550,7 @@ async function main() {
     `${results.batch.transactions} Postgres transaction(s) (${results.batch.statements} statements, API-key check included), ${results.batch.scripts} cache script call(s) (target 1 and 1)`,
   );
 
-  console.log("caching all 100,000 tasks…");
+  stage("caching all 100,000 tasks…");
   const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);
   let cursor = null;
   do {
@@ -507,7 +563,7 @@ async function main() {
 
   // The whole-store audit walks every cached entry (100,000 here) in bounded batches; requests
   // running beside it should keep their latency.
-  console.log("whole-store audit under load…");
+  stage("whole-store audit under load…");
   const [span] = await sql`select min(id)::int as min, max(id)::int as max from tasks where user_id = ${userId}`;
   results.auditBaseline = await loadAsync(cached, { kind: "get", ids: span, headers: byKey });
   let auditing = true;
@@ -529,12 +585,12 @@ async function main() {
   row(
     "GET one task while the whole-store audit runs",
     `p99 ${results.auditUnderLoad.latency.p99} ms`,
-    `${ratio(results.auditUnderLoad.latency.p99, results.auditBaseline.latency.p99)} × the p99 without it (${results.auditBaseline.latency.p99} ms; target ≤ 2); ${auditTimes.length} audit(s) ran, ${lastAudit ? `${lastAudit.checked.toLocaleString("en")} entries in ${lastAudit.ms} ms` : "none finished"}`,
+    `${target("GET p99 during audit ÷ without", results.auditUnderLoad.latency.p99 / results.auditBaseline.latency.p99, "<=", 2)} the p99 without it (${results.auditBaseline.latency.p99} ms); ${auditTimes.length} audit(s) ran, ${lastAudit ? `${lastAudit.checked.toLocaleString("en")} entries in ${lastAudit.ms} ms` : "none finished"}`,
   );
 
   // One user's page among many users: the same 100 tasks, alone and then beside 999 other users
   // with 100 tasks each (written around the cache), so any cost that grows with other users shows.
-  console.log("one user among 1,000…");
+  stage("one user among 1,000…");
   await sql`delete from tasks`;
   await seed(100);
   await fetchRetrying(`${cached.url}/api/tasks?limit=50`, { headers: byKey });
@@ -547,7 +603,7 @@ async function main() {
   row(
     `list page (50 of 100) for one user among ${(crowd + 1).toLocaleString("en")} users × 100 tasks`,
     `${results.listAmongMany.requestsPerSecond.toFixed(0)} req/s`,
-    `${ratio(results.listAmongMany.requestsPerSecond, results.listAlone.requestsPerSecond)} × the same page with 1 user (target ≥ 0.8)`,
+    `${target("list page among 1,000 users ÷ alone", results.listAmongMany.requestsPerSecond / results.listAlone.requestsPerSecond, ">=", 0.8)} the same page with 1 user`,
   );
   await sql`delete from tasks where user_id like 'benchcrowd%'`;
   await sql`delete from users where id like 'benchcrowd%'`;
@@ -555,7 +611,7 @@ async function main() {
   // Live updates: many event streams open on one instance, writes made on another; how much the
   // streams cost the server's memory, and how long a change takes from the writer's answer to a
   // stream on the other instance.
-  console.log("live updates across two instances…");
+  stage("live updates across two instances…");
   const writer = await startServer("redis (second instance)", { ...common, CACHE_DRIVER: "redis", REDIS_URL: redisUrl });
   const STREAM_USERS = quick ? 10 : 50;
   const STREAMS = quick ? 200 : 1000;
@@ -601,20 +657,66 @@ async function main() {
   row(
     `${STREAMS.toLocaleString("en")} event streams (${STREAM_USERS} users) open on one instance`,
     `${signed(Math.max(rssOpen, rssAfter) - rssBefore)} MB RSS`,
-    `server RSS ${rssBefore} → ${rssOpen} MB with the streams open, ${rssAfter} MB after ${WRITES} writes fanned out to ${delivered.toLocaleString("en")} of ${results.live.expectedEvents.toLocaleString("en")} stream events (target ≤ 150 MB growth)`,
+    `server RSS ${rssBefore} → ${rssOpen} MB with the streams open, ${rssAfter} MB after ${WRITES} writes fanned out to ${delivered.toLocaleString("en")} of ${results.live.expectedEvents.toLocaleString("en")} stream events; growth ${target("RSS growth with the streams (MB)", Math.max(rssOpen, rssAfter) - rssBefore, "<=", 150, { unit: " MB", digits: 0 })}`,
   );
   row(
     "live update: write answered on instance B → event on a stream of instance A",
     `p50 ${results.live.p50Ms} ms, p99 ${results.live.p99Ms} ms`,
-    `${WRITES} creates, ${results.live.lost} lost (an event that arrives before the writer's answer counts as 0 ms) (target p99 ≤ 250 ms)`,
+    `${WRITES} creates, ${results.live.lost} lost (an event that arrives before the writer's answer counts as 0 ms); p99 ${target("live update p99 (ms)", results.live.p99Ms, "<=", 250, { unit: " ms", digits: 1 })}`,
   );
 
+  // Peak resident memory of every server over its whole life in this bench (VmHWM).
+  results.peakRssMb = Object.fromEntries(servers.map((s) => [s.name, peakMemoryMb(s.pid)]));
+  const worst = Math.max(...Object.values(results.peakRssMb));
+  row(
+    "peak RSS per server over the whole bench",
+    `${worst} MB (highest)`,
+    `${target("peak RSS per server (MB)", worst, "<=", 400, { unit: " MB", digits: 0 })}: ${Object.entries(results.peakRssMb).map(([n, mb]) => `${n} ${mb} MB`).join(", ")}`,
+  );
+  results.targets = targets;
+
   const table = ["| scenario | result | notes |", "|---|---|---|", ...rows.map((r) => `| ${r.scenario} | ${r.figure} | ${r.note} |`)].join("\n");
+  stage("end of the bench…");
   console.log(`\n${table}\n`);
   mkdirSync(path.join(root, "bench/results"), { recursive: true });
   const out = { date: new Date().toISOString(), quick, seconds: SECONDS, node: process.version, cores: (await import("node:os")).cpus().length, results, table };
   writeFileSync(path.join(root, "bench/results/latest.json"), `${JSON.stringify(out, null, 2)}\n`);
   console.log("wrote bench/results/latest.json");
+}
+
+/** Every figure that has a target, as written to latest.json: name, value, target, met. */
+const targets = [];
+
+/**
+ * Records a figure against its target (written to latest.json as `targets`); returns it for the
+ * table, e.g. "0.42 × (target ≥ 0.4)", with "NOT MET" when it isn't.
+ */
+function target(name, value, op, bound, { unit = " ×", digits = 2 } = {}) {
+  const met = op === ">=" ? value >= bound : value <= bound;
+  const sign = op === ">=" ? "≥" : "≤";
+  targets.push({ name, value: Number(value.toFixed(4)), target: `${sign} ${bound}`, met });
+  return `${value.toFixed(digits)}${unit} (target ${sign} ${bound}${met ? "" : ", NOT MET"})`;
+}
+
+/**
+ * What a browser downloads for a signed-in `/`: the HTML (gzip), and every script file it names
+ * (but the noModule polyfills), each gzipped as a server would send it (zlib's default level).
+ * tests/e2e/weight.spec.ts holds the same figure to a budget.
+ */
+async function pageWeight(server, headers) {
+  const { gzipSync } = await import("node:zlib");
+  const html = await (await fetchRetrying(`${server.url}/`, { headers })).text();
+  // The noModule polyfills are fetched only by browsers without ES modules: not counted.
+  const srcs = [...new Set([...html.matchAll(/<script([^>]*)\ssrc="([^"]+)"([^>]*)>/g)].filter((m) => !/nomodule/i.test(m[1] + m[3])).map((m) => m[2]))];
+  let scriptBytes = 0;
+  let scriptGzipBytes = 0;
+  for (const src of srcs) {
+    const body = Buffer.from(await (await fetchRetrying(new URL(src, server.url))).arrayBuffer());
+    scriptBytes += body.length;
+    scriptGzipBytes += gzipSync(body).length;
+  }
+  const inlineScriptBytes = [...html.matchAll(/<script(?![^>]*\ssrc=)[^>]*>([\s\S]*?)<\/script>/g)].reduce((n, m) => n + Buffer.byteLength(m[1]), 0);
+  return { scripts: srcs.length, scriptBytes, scriptGzipBytes, htmlBytes: Buffer.byteLength(html), htmlGzipBytes: gzipSync(html).length, inlineScriptBytes };
 }
 
 /** The run with the median throughput. */
@@ -626,10 +728,6 @@ function signed(n) {
   return n > 0 ? `+${n}` : n < 0 ? `−${-n}` : "±0";
 }
 
-function ratio(a, b) {
-  return b > 0 ? (a / b).toFixed(2) : "n/a";
-}
-
 let code = 0;
 try {
   await main();
@@ -638,6 +736,6 @@ try {
   code = 1;
 } finally {
   for (const s of servers) s.child.kill("SIGTERM");
-  for (const c of cleanups) await c().catch(() => {});
+  for (const c of cleanups) await Promise.resolve().then(c).catch(() => {});
 }
 process.exit(code);
