@@ -139,7 +139,7 @@ function run(server, config) {
 
 /**
  * fetch, tried again once: after a long load run the server may already have closed the idle
- * keep-alive connection this process reuses ("other side closed").
+ * keep-alive connection this process reuses ("other side closed"), before the request was read.
  */
 async function fetchRetrying(url, init) {
   try {
@@ -161,7 +161,7 @@ async function statementsOf(server) {
 
 /** Signs a bench account up on `server`; returns its session cookie. */
 async function signUp(server, email) {
-  const res = await fetch(`${server.url}/api/auth/sign-up/email`, {
+  const res = await fetchRetrying(`${server.url}/api/auth/sign-up/email`, {
     method: "POST",
     // Node's fetch sends Sec-Fetch headers, so better-auth wants the Origin a browser would send.
     headers: { "content-type": "application/json", origin: server.url },
@@ -174,7 +174,7 @@ async function signUp(server, email) {
 }
 
 async function createKey(server, cookie) {
-  const res = await fetch(`${server.url}/api/keys`, { method: "POST", headers: { cookie, origin: server.url, "content-type": "application/json" }, body: JSON.stringify({ name: "bench" }) });
+  const res = await fetchRetrying(`${server.url}/api/keys`, { method: "POST", headers: { cookie, origin: server.url, "content-type": "application/json" }, body: JSON.stringify({ name: "bench" }) });
   if (res.status !== 201) throw new Error(`key creation failed: ${res.status} ${await res.text()}`);
   return (await res.json()).key;
 }
@@ -732,7 +732,10 @@ let code = 0;
 try {
   await main();
 } catch (err) {
-  console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+  // Node's fetch says only "fetch failed"; the reason (refused, reset, closed) is its cause.
+  const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : "";
+  console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}${cause}`);
+  if (process.env.BENCH_DEBUG && err instanceof Error) console.error(err.stack);
   code = 1;
 } finally {
   for (const s of servers) s.child.kill("SIGTERM");
