@@ -48,6 +48,16 @@ const up = () => Promise.resolve("ok");
 const hangs = () => new Promise<never>(() => {});
 
 
+/** A call the dependency never answers, and a spy that says whether it has settled yet. */
+function hangingCall(b: CircuitBreaker) {
+  const settled = vi.fn();
+  const call = b.run("slow", hangs).catch((err: unknown) => {
+    settled();
+    return err;
+  });
+  return { call, settled };
+}
+
 async function failTimes(b: CircuitBreaker, n: number) {
   for (let i = 0; i < n; i++) await expect(b.run("op", down)).rejects.toThrow("connection refused");
 }
@@ -206,11 +216,7 @@ describe("CircuitBreaker", () => {
 
   test("a call that takes longer than timeoutMs fails with timeout at that instant, and counts as a failure", async () => {
     const { b } = breaker();
-    const settled = vi.fn();
-    const call = b.run("slow", hangs).catch((err: unknown) => {
-      settled();
-      return err;
-    });
+    const { call, settled } = hangingCall(b);
     await vi.advanceTimersByTimeAsync(TIMEOUT - 1);
     expect(settled).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(1);
@@ -244,11 +250,7 @@ describe("CircuitBreaker", () => {
 
   test("time the event loop was stalled does not count: the timeout fires that much later", async () => {
     const { b } = breaker();
-    const settled = vi.fn();
-    const call = b.run("slow", hangs).catch((err: unknown) => {
-      settled();
-      return err;
-    });
+    const { call, settled } = hangingCall(b);
     await vi.advanceTimersByTimeAsync(30);
     // The loop could run nothing for 50 ms (a long render, a GC pause, no CPU to be had).
     stalledMs += 50;
@@ -299,11 +301,7 @@ describe("CircuitBreaker", () => {
   test("a loop stalled all the time still gives up, after TIMEOUT_STRETCH timeouts", async () => {
     const started = Date.now();
     const { b } = breaker({ loopStalledMs: () => Date.now() - started });
-    const settled = vi.fn();
-    const call = b.run("slow", hangs).catch((err: unknown) => {
-      settled();
-      return err;
-    });
+    const { call, settled } = hangingCall(b);
     await vi.advanceTimersByTimeAsync(TIMEOUT * TIMEOUT_STRETCH - 1);
     expect(settled).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(1);
